@@ -1,0 +1,60 @@
+"""Deployment settings, read once at start-up from ``CONSENTRY_*`` environment variables and CLI flags.
+
+Settings are not policy: tenant policy lives in the database. Anything a command-line flag sets can also
+be set in the environment (``CONSENTRY_PORT=9443``), and a flag wins over the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSENTRY_", extra="ignore")
+
+    data_dir: Path = Path(".consentry")
+    db: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8443
+    http: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    public_url: str | None = None
+    smtp_url: str | None = None
+    workers: int = 1
+    demo: bool = False
+    key_encryption_key: str | None = None
+    access_token_lifetime: int = 3599
+    refresh_token_lifetime: int = 90 * 24 * 3600
+    code_lifetime: int = 600
+    device_code_lifetime: int = 900
+    session_lifetime: int = 12 * 3600
+    key_publish_delay: int = 0
+    lockout_threshold: int = 10
+    lockout_window: int = 600
+    lockout_duration: int = 60
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19 * 1024
+    argon2_parallelism: int = 1
+    log_level: str = "info"
+    log_json: bool = True
+
+    @property
+    def database_url(self) -> str:
+        if self.db:
+            return self.db
+        return f"sqlite:///{(self.data_dir / 'consentry.db').resolve()}"
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.http else "https"
+
+    @property
+    def base_url(self) -> str:
+        """The issuer base: ``--public-url`` when set, else the address this process listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else self.host  # noqa: S104
+        return f"{self.scheme}://{host}:{self.port}"

@@ -1,0 +1,210 @@
+"""Applications (in their home tenant), their credentials, and service principals (per tenant)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from consentry.domain.apps import Application, KeyCredential, PasswordCredential, ServicePrincipal
+from consentry.domain.clock import as_utc
+from consentry.domain.scopes import resource_key
+from consentry.store.mapping import (
+    rra_from_json,
+    rra_to_json,
+    role_from_json,
+    role_to_json,
+    scope_from_json,
+    scope_to_json,
+)
+from consentry.store.tables import (
+    applications,
+    key_credentials,
+    password_credentials,
+    service_principal_names,
+    service_principals,
+)
+
+
+def _application_values(app: Application) -> dict[str, Any]:
+    return dict(
+        id=app.id, app_id=app.app_id, tenant_id=app.tenant_id, display_name=app.display_name,
+        sign_in_audience=app.sign_in_audience, web_redirect_uris=list(app.web_redirect_uris),
+        spa_redirect_uris=list(app.spa_redirect_uris),
+        public_client_redirect_uris=list(app.public_client_redirect_uris),
+        is_fallback_public_client=app.is_fallback_public_client, identifier_uris=list(app.identifier_uris),
+        required_resource_access=[rra_to_json(r) for r in app.required_resource_access],
+        scopes=[scope_to_json(s) for s in app.scopes], app_roles=[role_to_json(r) for r in app.app_roles],
+        homepage_url=app.homepage_url, info=dict(app.info), publisher_name=app.publisher_name,
+        verified_publisher=dict(app.verified_publisher), created_at=app.created_at)
+
+
+class _ApplicationReader:
+    conn: Connection
+
+    def _load(self, row: Any) -> Application:
+        r = row._mapping
+        secrets = self.conn.execute(select(password_credentials)
+                                    .where(password_credentials.c.application_id == r["id"])
+                                    .order_by(password_credentials.c.start)).all()
+        keys = self.conn.execute(select(key_credentials).where(key_credentials.c.application_id == r["id"])
+                                 .order_by(key_credentials.c.start)).all()
+        return Application(
+            id=r["id"], app_id=r["app_id"], tenant_id=r["tenant_id"], display_name=r["display_name"],
+            sign_in_audience=r["sign_in_audience"], web_redirect_uris=tuple(r["web_redirect_uris"]),
+            spa_redirect_uris=tuple(r["spa_redirect_uris"]),
+            public_client_redirect_uris=tuple(r["public_client_redirect_uris"]),
+            is_fallback_public_client=r["is_fallback_public_client"],
+            identifier_uris=tuple(r["identifier_uris"]),
+            required_resource_access=tuple(rra_from_json(x) for x in r["required_resource_access"]),
+            scopes=tuple(scope_from_json(x) for x in r["scopes"]),
+            app_roles=tuple(role_from_json(x) for x in r["app_roles"]),
+            homepage_url=r["homepage_url"], info=dict(r["info"]), publisher_name=r["publisher_name"],
+            verified_publisher=dict(r["verified_publisher"]),
+            password_credentials=tuple(
+                PasswordCredential(s.key_id, s.display_name, s.hint, s.secret_hash, as_utc(s.start), as_utc(s.end))
+                for s in secrets),
+            key_credentials=tuple(
+                KeyCredential(k.key_id, k.display_name, k.type, k.usage, k.certificate_der, k.thumbprint_sha1,
+                              k.thumbprint_sha256, as_utc(k.start), as_utc(k.end)) for k in keys),
+            created_at=as_utc(r["created_at"]))
+
+
+class ApplicationCatalog(_ApplicationReader):
+    """Cross-tenant reads of application registrations, for resolving a multi-tenant client by appId."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def find_home_registration(self, app_id: str) -> Application | None:
+        row = self.conn.execute(select(applications).where(applications.c.app_id == app_id.lower())).first()
+        return self._load(row) if row else None
+
+
+def _sp(row: Any) -> ServicePrincipal:
+    r = row._mapping
+    return ServicePrincipal(
+        id=r["id"], tenant_id=r["tenant_id"], app_id=r["app_id"], display_name=r["display_name"],
+        app_owner_organization_id=r["app_owner_organization_id"], account_enabled=r["account_enabled"],
+        app_role_assignment_required=r["app_role_assignment_required"], tags=tuple(r["tags"]),
+        scopes=tuple(scope_from_json(x) for x in r["scopes"]),
+        app_roles=tuple(role_from_json(x) for x in r["app_roles"]),
+        service_principal_names=tuple(r["service_principal_names"]), reply_urls=tuple(r["reply_urls"]),
+        homepage=r["homepage"], publisher_name=r["publisher_name"], sign_in_audience=r["sign_in_audience"],
+        verified_publisher=dict(r["verified_publisher"]), notes=r["notes"], created_at=as_utc(r["created_at"]))
+
+
+class AppRepository(_ApplicationReader):
+    """Applications homed in one tenant and the service principals that live in it."""
+
+    def __init__(self, conn: Connection, tenant_id: str) -> None:
+        self.conn = conn
+        self.tenant_id = tenant_id
+
+    # applications
+    def add_application(self, app: Application) -> None:
+        values = _application_values(app)
+        values["tenant_id"] = self.tenant_id
+        self.conn.execute(insert(applications).values(**values))
+
+    def find_application(self, object_id: str) -> Application | None:
+        row = self.conn.execute(select(applications).where(applications.c.tenant_id == self.tenant_id,
+                                                           applications.c.id == object_id)).first()
+        return self._load(row) if row else None
+
+    def find_application_by_app_id(self, app_id: str) -> Application | None:
+        row = self.conn.execute(select(applications).where(applications.c.tenant_id == self.tenant_id,
+                                                           applications.c.app_id == app_id.lower())).first()
+        return self._load(row) if row else None
+
+    def list_applications(self) -> list[Application]:
+        rows = self.conn.execute(select(applications).where(applications.c.tenant_id == self.tenant_id)
+                                 .order_by(applications.c.display_name, applications.c.id)).all()
+        return [self._load(r) for r in rows]
+
+    def replace_application(self, app: Application) -> None:
+        values = _application_values(app)
+        values.pop("id"), values.pop("tenant_id"), values.pop("created_at")
+        self.conn.execute(update(applications).where(applications.c.tenant_id == self.tenant_id,
+                                                     applications.c.id == app.id).values(**values))
+
+    def remove_application(self, object_id: str) -> None:
+        self.conn.execute(delete(applications).where(applications.c.tenant_id == self.tenant_id,
+                                                     applications.c.id == object_id))
+
+    def add_password_credential(self, application_id: str, cred: PasswordCredential) -> None:
+        self.conn.execute(insert(password_credentials).values(
+            key_id=cred.key_id, application_id=application_id, display_name=cred.display_name, hint=cred.hint,
+            secret_hash=cred.secret_hash, start=cred.start, end=cred.end))
+
+    def remove_password_credential(self, application_id: str, key_id: str) -> int:
+        return self.conn.execute(delete(password_credentials).where(
+            password_credentials.c.application_id == application_id,
+            password_credentials.c.key_id == key_id)).rowcount
+
+    def add_key_credential(self, application_id: str, cred: KeyCredential) -> None:
+        self.conn.execute(insert(key_credentials).values(
+            key_id=cred.key_id, application_id=application_id, display_name=cred.display_name, type=cred.type,
+            usage=cred.usage, certificate_der=cred.certificate_der, thumbprint_sha1=cred.thumbprint_sha1,
+            thumbprint_sha256=cred.thumbprint_sha256, start=cred.start, end=cred.end))
+
+    def remove_key_credential(self, application_id: str, key_id: str) -> int:
+        return self.conn.execute(delete(key_credentials).where(
+            key_credentials.c.application_id == application_id, key_credentials.c.key_id == key_id)).rowcount
+
+    # service principals
+    def add_service_principal(self, sp: ServicePrincipal) -> None:
+        self.conn.execute(insert(service_principals).values(
+            id=sp.id, tenant_id=self.tenant_id, app_id=sp.app_id, display_name=sp.display_name,
+            app_owner_organization_id=sp.app_owner_organization_id, account_enabled=sp.account_enabled,
+            app_role_assignment_required=sp.app_role_assignment_required, tags=list(sp.tags),
+            scopes=[scope_to_json(s) for s in sp.scopes], app_roles=[role_to_json(r) for r in sp.app_roles],
+            service_principal_names=list(sp.service_principal_names), reply_urls=list(sp.reply_urls),
+            homepage=sp.homepage, publisher_name=sp.publisher_name, sign_in_audience=sp.sign_in_audience,
+            verified_publisher=dict(sp.verified_publisher), notes=sp.notes, created_at=sp.created_at))
+        self._index_names(sp)
+
+    def _index_names(self, sp: ServicePrincipal) -> None:
+        self.conn.execute(delete(service_principal_names).where(
+            service_principal_names.c.service_principal_id == sp.id))
+        keys = {resource_key(name) for name in sp.service_principal_names} | {sp.app_id.lower()}
+        for key in sorted(keys):
+            self.conn.execute(insert(service_principal_names).values(
+                tenant_id=self.tenant_id, name=key, service_principal_id=sp.id))
+
+    def find_service_principal(self, object_id: str) -> ServicePrincipal | None:
+        row = self.conn.execute(select(service_principals).where(
+            service_principals.c.tenant_id == self.tenant_id, service_principals.c.id == object_id)).first()
+        return _sp(row) if row else None
+
+    def find_service_principal_by_app_id(self, app_id: str) -> ServicePrincipal | None:
+        row = self.conn.execute(select(service_principals).where(
+            service_principals.c.tenant_id == self.tenant_id,
+            service_principals.c.app_id == app_id.lower())).first()
+        return _sp(row) if row else None
+
+    def find_service_principal_by_name(self, identifier: str) -> ServicePrincipal | None:
+        """A resource named by appId or by one of its identifier URIs (``https://graph.microsoft.com``)."""
+        sp_id = self.conn.execute(select(service_principal_names.c.service_principal_id).where(
+            service_principal_names.c.tenant_id == self.tenant_id,
+            service_principal_names.c.name == resource_key(identifier))).scalar()
+        return self.find_service_principal(sp_id) if sp_id else None
+
+    def list_service_principals(self) -> list[ServicePrincipal]:
+        rows = self.conn.execute(select(service_principals).where(
+            service_principals.c.tenant_id == self.tenant_id).order_by(service_principals.c.display_name,
+                                                                       service_principals.c.id))
+        return [_sp(r) for r in rows]
+
+    def update_service_principal(self, object_id: str, **values: Any) -> None:
+        self.conn.execute(update(service_principals).where(
+            service_principals.c.tenant_id == self.tenant_id, service_principals.c.id == object_id)
+            .values(**values))
+        if "service_principal_names" in values:
+            sp = self.find_service_principal(object_id)
+            if sp is not None:
+                self._index_names(sp)
+
+    def remove_service_principal(self, object_id: str) -> None:
+        self.conn.execute(delete(service_principals).where(
+            service_principals.c.tenant_id == self.tenant_id, service_principals.c.id == object_id))

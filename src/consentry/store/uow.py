@@ -1,0 +1,66 @@
+"""Units of work: one database transaction, with the repositories that work inside it.
+
+``tx.tenant(tenant_id)`` gives the repositories built for one tenant: every query they run is scoped to
+it. The few reads that cross tenants (a multi-tenant application's home registration, a user found by
+sign-in name) are methods named for what they do on :class:`Transaction` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+
+from consentry.store.database import READ_ONLY
+from consentry.store.directory import DirectoryRepository, TenantRegistry
+from consentry.store.apps import AppRepository, ApplicationCatalog
+from consentry.store.grants import GrantRepository
+from consentry.store.audit import AuditRepository
+from consentry.store.tokens import TokenStore
+from consentry.store.keys import KeyRepository
+
+
+class TenantScope:
+    """Every repository for one tenant."""
+
+    def __init__(self, conn: Connection, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self.directory = DirectoryRepository(conn, tenant_id)
+        self.apps = AppRepository(conn, tenant_id)
+        self.grants = GrantRepository(conn, tenant_id)
+        self.audit = AuditRepository(conn, tenant_id)
+
+
+class Transaction:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.tenants = TenantRegistry(conn)
+        self.applications = ApplicationCatalog(conn)
+        self.tokens = TokenStore(conn)
+        self.keys = KeyRepository(conn)
+
+    def tenant(self, tenant_id: str) -> TenantScope:
+        return TenantScope(self.conn, tenant_id)
+
+
+class UnitOfWork:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def begin(self) -> Iterator[Transaction]:
+        """A read-write transaction, committed when the block ends without an exception."""
+        with self.engine.connect() as conn, conn.begin():
+            yield Transaction(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        """A read-only transaction (on SQLite it does not take the write lock)."""
+        with self.engine.connect() as conn:
+            conn.info[READ_ONLY] = True
+            try:
+                with conn.begin():
+                    yield Transaction(conn)
+            finally:
+                conn.info.pop(READ_ONLY, None)
