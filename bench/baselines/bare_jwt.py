@@ -49,11 +49,8 @@ def generate_private_pem() -> str:
 
 def _load_key() -> RSAKey:
     pem = os.environ.get(KEY_ENV)
-    if pem:
-        key = RSAKey.import_key(pem)
-    else:
-        # Imported directly (e.g. `uvicorn bare_jwt:app`): one key per process.
-        key = RSAKey.generate_key(2048, private=True)
+    # Without the variable (e.g. `uvicorn bare_jwt:app` directly): one key per process.
+    key = RSAKey.import_key(pem) if pem else RSAKey.generate_key(2048, private=True)
     key.ensure_kid()  # RFC 7638 thumbprint
     return key
 

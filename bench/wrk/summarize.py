@@ -16,13 +16,14 @@ import json
 import statistics
 import sys
 from collections import defaultdict
+from typing import Any
 
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    runs: dict[str, list[dict]] = defaultdict(list)
+    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     with open(argv[1], encoding="utf-8") as fh:
         for line in fh:
             line = line.strip()
@@ -40,11 +41,14 @@ def main(argv: list[str]) -> int:
                 label, _run, _pid, kib, role = parts[:5]
                 rss[label][role].append(int(kib))
 
-    def med(values):
+    def med(values: list[Any]) -> Any:
         values = [v for v in values if v is not None]
         return statistics.median(values) if values else None
 
-    print("| label | runs | req/s | p50 ms | p90 ms | p99 ms | requests | non-2xx | RSS MiB per process (median under load) |")
+    print(
+        "| label | runs | req/s | p50 ms | p90 ms | p99 ms | requests | non-2xx "
+        "| RSS MiB per process (median under load) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     summaries = []
     for label, recs in runs.items():

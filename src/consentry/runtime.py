@@ -1,0 +1,70 @@
+"""The one place that wires concrete parts together: engine, clock, key-encryption key, keyring.
+
+``build(settings)`` is called by the web app, the CLI and the tests alike; ``prepare(runtime)`` brings
+the database schema up to date and makes sure a signing key exists.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from consentry.config import Settings
+from consentry.domain.clock import Clock, SystemClock
+from consentry.protocol.keys import Keyring
+from consentry.services import keys as key_service
+from consentry.services.context import ServiceContext
+from consentry.store import migrate
+from consentry.store.database import make_engine
+from consentry.store.uow import UnitOfWork
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    ctx: ServiceContext
+    kek: str
+    keyring: Keyring
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def key_encryption_key(settings: Settings) -> str:
+    """The configured key-encryption key, or one generated once and kept in the data directory.
+
+    Several hosts sharing one PostgreSQL must all be given the same ``CONSENTRY_KEY_ENCRYPTION_KEY``.
+    """
+    if settings.key_encryption_key:
+        return settings.key_encryption_key
+    path = Path(settings.data_dir) / "key-encryption-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def build(settings: Settings, clock: Clock | None = None) -> Runtime:
+    engine = make_engine(settings.database_url)
+    clock = clock or SystemClock()
+    ctx = ServiceContext(UnitOfWork(engine), clock, settings)
+    kek = key_encryption_key(settings)
+    keyring = Keyring(lambda now: key_service.load_keys(ctx, now, kek))
+    return Runtime(settings, engine, clock, ctx, kek, keyring)
+
+
+def prepare(runtime: Runtime) -> None:
+    migrate.upgrade(runtime.engine)
+    key_service.ensure_signing_key(runtime.ctx, runtime.kek)

@@ -1,0 +1,61 @@
+"""Audit records in Entra's ``directoryAudit`` shape (spec §9), written in the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from consentry.domain.ids import new_guid
+from consentry.services.context import Actor
+from consentry.store.uow import TenantScope
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    id: str | None
+    type: str  # "User", "Group", "Application", "ServicePrincipal", "Policy", "Directory", "Other"
+    display_name: str | None = None
+    user_principal_name: str | None = None
+    modified: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "displayName": self.display_name, "type": self.type,
+            "userPrincipalName": self.user_principal_name, "groupType": None,
+            "modifiedProperties": [
+                {"displayName": name, "oldValue": _quoted(old), "newValue": _quoted(new)}
+                for name, (old, new) in self.modified.items()],
+        }
+
+
+def _quoted(value: Any) -> str | None:
+    """Entra writes modified property values as JSON text (``"\\"False\\""``, ``"[\\"a\\"]"``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        value = "True" if value else "False"
+    return json.dumps(value)
+
+
+def record(scope: TenantScope, now: datetime, actor: Actor, activity: str, category: str, operation_type: str,
+           targets: list[Target], *, result: str = "success", reason: str = "", correlation_id: str | None = None,
+           details: dict[str, str] | None = None) -> None:
+    scope.audit.add_event(
+        id=new_guid(), activity_date_time=now, activity_display_name=activity, category=category,
+        operation_type=operation_type, result=result, result_reason=reason, logged_by_service="Core Directory",
+        correlation_id=correlation_id or new_guid(), initiated_by=actor.initiated_by(),
+        target_resources=[t.to_json() for t in targets],
+        additional_details=[{"key": k, "value": v} for k, v in (details or {}).items()])
+
+
+def record_sign_in(scope: TenantScope, now: datetime, *, grant_type: str, error_code: int, correlation_id: str,
+                   user_id: str | None = None, upn: str | None = None, app_id: str | None = None,
+                   app_name: str | None = None, resource_name: str | None = None, failure_reason: str = "",
+                   consent_reason: str | None = None, ip_address: str | None = None) -> None:
+    scope.audit.add_sign_in(
+        id=new_guid(), created_date_time=now, user_id=user_id, user_principal_name=upn, app_id=app_id,
+        app_display_name=app_name, resource_display_name=resource_name, grant_type=grant_type,
+        error_code=error_code, failure_reason=failure_reason, consent_reason=consent_reason,
+        ip_address=ip_address, correlation_id=correlation_id)

@@ -1,0 +1,195 @@
+"""Delegated permission grants (oauth2PermissionGrant) and app role assignments, made by an administrator
+through Graph, the portal or the CLI. Consent flows write the same rows through the consent service.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+from sqlalchemy.exc import IntegrityError
+
+from consentry.domain.apps import ServicePrincipal
+from consentry.domain.grants import (
+    CONSENT_TYPES,
+    PRINCIPAL,
+    AppRoleAssignment,
+    OAuth2PermissionGrant,
+    split_scope,
+)
+from consentry.domain.ids import NIL_GUID, new_guid
+from consentry.errors import CONFLICT, INVALID_VALUE, NOT_FOUND, ConsentryError
+from consentry.services import audit
+from consentry.services.apps import get_service_principal
+from consentry.services.audit import Target
+from consentry.services.context import Actor, ServiceContext
+from consentry.store.uow import TenantScope
+
+
+def validate_scope_values(resource: ServicePrincipal, scope: str) -> str:
+    values = split_scope(scope)
+    unknown = [v for v in values if resource.scope_by_value(v) is None]
+    if unknown:
+        raise ConsentryError(INVALID_VALUE, reason=f"The resource '{resource.display_name}' publishes no "
+                                                    f"delegated permission named {', '.join(unknown)}.")
+    return " ".join(resource.scope_by_value(v).value for v in values)  # type: ignore[union-attr]
+
+
+def add_grant(ctx: ServiceContext, tenant_id: str, client_id: str, resource_id: str, consent_type: str,
+              scope: str, actor: Actor, principal_id: str | None = None) -> OAuth2PermissionGrant:
+    if consent_type not in CONSENT_TYPES:
+        raise ConsentryError(INVALID_VALUE, reason="consentType must be AllPrincipals or Principal.")
+    if (consent_type == PRINCIPAL) != bool(principal_id):
+        raise ConsentryError(INVALID_VALUE, reason="principalId is required for consentType Principal and "
+                                                    "must be empty for AllPrincipals.")
+    now = ctx.clock.now()
+    with ctx.uow.begin() as tx:
+        scope_ = tx.tenant(tenant_id)
+        client = get_service_principal(scope_, client_id)
+        resource = get_service_principal(scope_, resource_id)
+        if principal_id and scope_.directory.find_user(principal_id) is None:
+            raise ConsentryError(INVALID_VALUE, reason=f"No user with id '{principal_id}' exists in the tenant.")
+        values = validate_scope_values(resource, scope)
+        existing = [g for g in scope_.grants.list_grants(client_id=client.id, resource_id=resource.id,
+                                                         consent_type=consent_type)
+                    if g.principal_id == principal_id]
+        if existing:
+            raise ConsentryError(CONFLICT, reason="A grant for this client, resource and principal already "
+                                                  "exists; update its scope instead.")
+        grant = OAuth2PermissionGrant(_grant_id(), tenant_id, client.id, consent_type,
+                                      principal_id if consent_type == PRINCIPAL else None, resource.id, values,
+                                      now, now)
+        scope_.grants.add_grant(grant)
+        _audit_grant(scope_, now, actor, "Add delegated permission grant", "Assign", grant, client, resource)
+    return grant
+
+
+def _grant_id() -> str:
+    """Entra's grant and assignment ids are opaque base64url strings of 24 bytes."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(24)).decode()
+
+
+def _audit_grant(scope: TenantScope, now: object, actor: Actor, activity: str, operation: str,
+                 grant: OAuth2PermissionGrant, client: ServicePrincipal, resource: ServicePrincipal,
+                 old_scope: str | None = None) -> None:
+    modified = {"DelegatedPermissionGrant.Scope": (old_scope, grant.scope),
+                "DelegatedPermissionGrant.ConsentType": (None, grant.consent_type),
+                "DelegatedPermissionGrant.Id": (None, grant.id),
+                "DelegatedPermissionGrant.ResourceId": (None, resource.id),
+                "DelegatedPermissionGrant.PrincipalId": (None, grant.principal_id or "")}
+    audit.record(scope, now, actor, activity, "ApplicationManagement", operation,  # type: ignore[arg-type]
+                 [Target(resource.id, "ServicePrincipal", resource.display_name, modified=modified),
+                  Target(client.id, "ServicePrincipal", client.display_name)])
+
+
+def update_grant_scope(ctx: ServiceContext, tenant_id: str, grant_id: str, scope: str,
+                       actor: Actor) -> OAuth2PermissionGrant:
+    now = ctx.clock.now()
+    with ctx.uow.begin() as tx:
+        scope_ = tx.tenant(tenant_id)
+        grant = _get_grant(scope_, grant_id)
+        client = get_service_principal(scope_, grant.client_id)
+        resource = get_service_principal(scope_, grant.resource_id)
+        values = validate_scope_values(resource, scope)
+        scope_.grants.update_grant_scope(grant.id, values, now)
+        updated = _get_grant(scope_, grant.id)
+        _audit_grant(scope_, now, actor, "Update delegated permission grant", "Update", updated, client, resource,
+                     old_scope=grant.scope)
+    return updated
+
+
+def _get_grant(scope: TenantScope, grant_id: str) -> OAuth2PermissionGrant:
+    grant = scope.grants.find_grant(grant_id)
+    if grant is None:
+        raise ConsentryError(NOT_FOUND)
+    return grant
+
+
+def remove_grant(ctx: ServiceContext, tenant_id: str, grant_id: str, actor: Actor) -> None:
+    now = ctx.clock.now()
+    with ctx.uow.begin() as tx:
+        scope = tx.tenant(tenant_id)
+        grant = _get_grant(scope, grant_id)
+        client = get_service_principal(scope, grant.client_id)
+        resource = get_service_principal(scope, grant.resource_id)
+        scope.grants.remove_grant(grant.id)
+        _audit_grant(scope, now, actor, "Remove delegated permission grant", "Unassign", grant, client, resource)
+
+
+def list_grants(ctx: ServiceContext, tenant_id: str, client_id: str | None = None) -> list[OAuth2PermissionGrant]:
+    with ctx.uow.read() as tx:
+        scope = tx.tenant(tenant_id)
+        if client_id is not None:
+            client_id = get_service_principal(scope, client_id).id
+        return scope.grants.list_grants(client_id=client_id)
+
+
+def add_app_role_assignment(ctx: ServiceContext, tenant_id: str, principal_id: str, resource_id: str,
+                            app_role: str, actor: Actor) -> AppRoleAssignment:
+    """Assign an app role (by id or value; the nil GUID is default access) to a user, group or service
+    principal on a resource service principal."""
+    now = ctx.clock.now()
+    with ctx.uow.begin() as tx:
+        scope = tx.tenant(tenant_id)
+        resource = get_service_principal(scope, resource_id)
+        role_id = _resolve_role(resource, app_role)
+        principal_type, principal_name, principal_obj = _resolve_principal(scope, principal_id)
+        assignment = AppRoleAssignment(_grant_id(), tenant_id, principal_obj, principal_type, principal_name,
+                                       resource.id, resource.display_name, role_id, now)
+        try:
+            with tx.conn.begin_nested():
+                scope.grants.add_assignment(assignment)
+        except IntegrityError as exc:
+            raise ConsentryError(CONFLICT, reason="Permission being assigned already exists on the object") from exc
+        role = resource.role_by_id(role_id)
+        activity = ("Add app role assignment to service principal" if principal_type == "ServicePrincipal"
+                    else "Add app role assignment grant to user" if principal_type == "User"
+                    else "Add app role assignment to group")
+        audit.record(scope, now, actor, activity, "ApplicationManagement" if principal_type == "ServicePrincipal"
+                     else "UserManagement" if principal_type == "User" else "GroupManagement", "Assign",
+                     [Target(resource.id, "ServicePrincipal", resource.display_name,
+                             modified={"AppRole.Id": (None, role_id),
+                                       "AppRole.Value": (None, role.value if role else None),
+                                       "AppRole.DisplayName": (None, role.display_name if role else None)}),
+                      Target(principal_obj, principal_type, principal_name)])
+    return assignment
+
+
+def _resolve_role(resource: ServicePrincipal, app_role: str) -> str:
+    if app_role in ("", NIL_GUID):
+        return NIL_GUID
+    for role in resource.app_roles:
+        if app_role in (role.id, role.value) and role.is_enabled:
+            return role.id
+    raise ConsentryError(INVALID_VALUE, reason=f"The resource '{resource.display_name}' defines no app role "
+                                                f"'{app_role}'.")
+
+
+def _resolve_principal(scope: TenantScope, principal: str) -> tuple[str, str, str]:
+    user = scope.directory.find_user(principal) or scope.directory.find_user_by_upn(principal)
+    if user:
+        return "User", user.display_name, user.id
+    group = scope.directory.find_group(principal)
+    if group:
+        return "Group", group.display_name, group.id
+    sp = scope.apps.find_service_principal(principal) or scope.apps.find_service_principal_by_app_id(principal)
+    if sp:
+        return "ServicePrincipal", sp.display_name, sp.id
+    raise ConsentryError(INVALID_VALUE, reason=f"No user, group or service principal '{principal}' exists.")
+
+
+def remove_app_role_assignment(ctx: ServiceContext, tenant_id: str, assignment_id: str, actor: Actor) -> None:
+    now = ctx.clock.now()
+    with ctx.uow.begin() as tx:
+        scope = tx.tenant(tenant_id)
+        assignment = scope.grants.find_assignment(assignment_id)
+        if assignment is None:
+            raise ConsentryError(NOT_FOUND)
+        scope.grants.remove_assignment(assignment.id)
+        activity = ("Remove app role assignment from service principal"
+                    if assignment.principal_type == "ServicePrincipal" else "Remove app role assignment from user")
+        audit.record(scope, now, actor, activity, "ApplicationManagement", "Unassign",
+                     [Target(assignment.resource_id, "ServicePrincipal", assignment.resource_display_name),
+                      Target(assignment.principal_id, assignment.principal_type,
+                             assignment.principal_display_name)])
+
