@@ -159,3 +159,16 @@ def create_group(ctx: ServiceContext, tenant_id: str, display_name: str, actor: 
         audit.record(scope, now, actor, "Add group", "GroupManagement", "Add",
                      [Target(group.id, "Group", group.display_name)])
     return group
+
+
+def resolve_segment(ctx: ServiceContext, segment: str) -> Tenant | None:
+    """The tenant a ``{tenant}`` path segment names; None for ``common``/``organizations``/``consumers``."""
+    if segment.lower() in RESERVED_TENANT_SEGMENTS:
+        return None
+    with ctx.uow.read() as tx:
+        return get_tenant(tx, segment[:256])
+
+
+def find_tenant_by_domain(ctx: ServiceContext, domain: str) -> Tenant | None:
+    with ctx.uow.read() as tx:
+        return tx.tenants.find_by_domain(domain[:256]) if domain else None

@@ -1,0 +1,135 @@
+"""The ASGI application: routes, error handling, request logging and metrics.
+
+Every path an identity client uses is Entra's: ``/{tenant}/v2.0/.well-known/openid-configuration``,
+``/{tenant}/oauth2/v2.0/authorize``, ``/{tenant}/oauth2/v2.0/token`` and their v1 forms.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import structlog
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
+from starlette.routing import Mount
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from consentry.errors import NOT_FOUND, SERVER_ERROR, ConsentryError
+from consentry.protocol.token import TokenServer
+from consentry.runtime import Runtime
+from consentry.services import health
+from consentry.web import metrics, oauth, pages
+from consentry.web.http import request_ids
+
+log = structlog.get_logger("consentry.http")
+HERE = Path(__file__).parent
+
+
+class ObserveMiddleware:
+    """Access log line and metrics per request; no stack trace or SQL ever reaches a response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def capture(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "name", None) or "unmatched"
+            elapsed = time.perf_counter() - started
+            metrics.REQUESTS.labels(name, scope["method"], str(status["code"])).inc()
+            metrics.LATENCY.labels(name).observe(elapsed)
+
+
+def _not_found(request: Request, exc: Exception) -> Response:
+    trace_id, correlation_id = request_ids(request)
+    code = getattr(exc, "status_code", 404)
+    if code == 405:
+        from consentry.errors import METHOD_NOT_ALLOWED
+        return oauth.token_error(request, ConsentryError(METHOD_NOT_ALLOWED, allowed="POST", method=request.method))
+    return pages.error_page(request, ConsentryError(NOT_FOUND))
+
+
+def _server_error(request: Request, exc: Exception) -> Response:
+    trace_id, correlation_id = request_ids(request)
+    log.error("unhandled", path=request.url.path, trace_id=trace_id, correlation_id=correlation_id,
+              error=type(exc).__name__, exc_info=exc)
+    if request.url.path.endswith(("/token", "/devicecode")):
+        return oauth.token_error(request, ConsentryError(SERVER_ERROR))
+    return pages.error_page(request, ConsentryError(SERVER_ERROR))
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "alive"})
+
+
+async def readyz(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    ready, detail = await run_in_threadpool(health.readiness, rt.engine)
+    return JSONResponse({"status": "ready" if ready else "not ready", "detail": detail},
+                        status_code=200 if ready else 503)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
+
+
+def routes() -> list[Route | Mount]:
+    t = "/{tenant}"
+    return [
+        Route("/healthz", healthz, name="healthz"),
+        Route("/readyz", readyz, name="readyz"),
+        Route("/metrics", metrics_endpoint, name="metrics"),
+        Route("/common/discovery/instance", oauth.instance_discovery, name="instance_discovery"),
+        Route("/common/userrealm/{upn}", oauth.user_realm, name="user_realm"),
+        Route("/devicelogin", pages.device_page, name="device_page", methods=["GET"]),
+        Route("/devicelogin", pages.device_submit, name="device_submit", methods=["POST"]),
+        Route("/devicelogin/signin", pages.device_sign_in, name="device_sign_in", methods=["POST"]),
+        Route("/oidc/userinfo", oauth.userinfo, name="userinfo", methods=["GET", "POST"]),
+        Route(t + "/v2.0/.well-known/openid-configuration", oauth.openid_configuration, name="discovery_v2"),
+        Route(t + "/.well-known/openid-configuration", oauth.openid_configuration, name="discovery_v1"),
+        Route(t + "/discovery/v2.0/keys", oauth.jwks, name="jwks_v2"),
+        Route(t + "/discovery/keys", oauth.jwks, name="jwks_v1"),
+        Route(t + "/oauth2/v2.0/authorize", oauth.authorize_endpoint, name="authorize", methods=["GET", "POST"]),
+        Route(t + "/oauth2/authorize", oauth.authorize_endpoint, name="authorize_v1", methods=["GET", "POST"]),
+        Route(t + "/oauth2/v2.0/token", oauth.token_endpoint, name="token", methods=["GET", "POST", "PUT", "DELETE"]),
+        Route(t + "/oauth2/token", oauth.token_endpoint, name="token_v1", methods=["GET", "POST", "PUT", "DELETE"]),
+        Route(t + "/oauth2/v2.0/devicecode", oauth.device_code_endpoint, name="devicecode",
+              methods=["GET", "POST"]),
+        Route(t + "/oauth2/devicecode", oauth.device_code_endpoint, name="devicecode_v1", methods=["GET", "POST"]),
+        Route(t + "/oauth2/v2.0/logout", pages.sign_out, name="logout", methods=["GET", "POST"]),
+        Route(t + "/oauth2/logout", pages.sign_out, name="logout_v1", methods=["GET", "POST"]),
+        Route(t + "/login", pages.sign_in_page, name="signin_page", methods=["GET"]),
+        Route(t + "/login", pages.sign_in_submit, name="signin_submit", methods=["POST"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    app = Starlette(routes=routes(), middleware=[Middleware(ObserveMiddleware)],
+                    exception_handlers={HTTPException: _not_found, Exception: _server_error})
+    app.state.runtime = runtime
+    app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.state.token_server = TokenServer(runtime.ctx, runtime.keyring)
+    return app
