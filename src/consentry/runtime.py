@@ -37,6 +37,7 @@ class Runtime:
         return self.settings.base_url
 
     def close(self) -> None:
+        self.ctx.sign_ins.close()
         self.engine.dispose()
 
 

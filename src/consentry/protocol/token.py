@@ -48,6 +48,7 @@ from consentry.protocol.messages import Answer, ProtocolRequest
 from consentry.services import access as access_service
 from consentry.services import audit as audit_service
 from consentry.services import signin, tokens
+from consentry.services.cache import pinned_version
 from consentry.services.context import ServiceContext
 from consentry.services.directory import RESERVED_TENANT_SEGMENTS, get_tenant
 
@@ -362,9 +363,10 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         request = TokenRequest(p)
         error: ConsentryError | None = None
         try:
-            grant = self._grant_for(request)
-            grant.validate_token_request()
-            status, body, _ = grant.create_token_response()
+            with pinned_version(self.ctx):
+                grant = self._grant_for(request)
+                grant.validate_token_request()
+                status, body, _ = grant.create_token_response()
             answer = Answer.json(status, body)
         except ConsentryError as exc:
             error = exc
@@ -392,15 +394,13 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         tenant_id = outcome.tenant_id or (outcome.user.tenant_id if outcome.user else None)
         if tenant_id is None:
             return
-        code = 0 if error is None else (error.entry.aadsts or 0)
-        with self.ctx.uow.begin() as tx:
-            audit_service.record_sign_in(
-                tx.tenant(tenant_id), self.ctx.clock.now(), grant_type=request.form.get("grant_type") or "",
-                error_code=code, correlation_id=request.p.correlation_id,
-                user_id=outcome.user.id if outcome.user else None,
-                upn=outcome.user.user_principal_name if outcome.user else None, app_id=outcome.app_id,
-                app_name=outcome.app_name, resource_name=outcome.resource_name,
-                failure_reason=error.message if error else "", ip_address=request.p.client_ip)
+        user = outcome.user
+        audit_service.record_sign_in(
+            self.ctx, tenant_id, grant_type=request.form.get("grant_type") or "",
+            error_code=0 if error is None else (error.entry.aadsts or 0), correlation_id=request.p.correlation_id,
+            user_id=user.id if user else None, upn=user.user_principal_name if user else None,
+            app_id=outcome.app_id, app_name=outcome.app_name, resource_name=outcome.resource_name,
+            failure_reason=error.message if error else "", ip_address=request.p.client_ip)
 
 
 def _from_authlib(exc: OAuth2Error, request: TokenRequest) -> ConsentryError:

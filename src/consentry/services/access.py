@@ -28,6 +28,7 @@ from consentry.errors import (
     ConsentryError,
 )
 from consentry.services.apps import find_application_anywhere
+from consentry.services.cache import cached
 from consentry.services.clients import Client, ensure_enabled, find_client, get_resource
 from consentry.services.context import ServiceContext
 from consentry.services.directory import get_tenant, role_template_ids_of
@@ -130,8 +131,9 @@ class DelegatedGrant:
 
 def evaluate_delegated(ctx: ServiceContext, tenant_id: str, app_id: str, user_id: str, request: ScopeRequest,
                        raw_scope: str) -> DelegatedGrant:
-    """Everything a delegated token for this user, client and scope needs, read in one transaction."""
-    with ctx.uow.read() as tx:
+    """Everything a delegated token for this user, client and scope needs, read in one transaction
+    (and cached until the directory next changes)."""
+    def load(tx: Transaction) -> DelegatedGrant:
         tenant = get_tenant(tx, tenant_id)
         user = tx.tenant(tenant.id).directory.find_user(user_id)
         if user is None or not user.account_enabled:
@@ -139,20 +141,23 @@ def evaluate_delegated(ctx: ServiceContext, tenant_id: str, app_id: str, user_id
         client = find_client(tx, tenant, app_id)
         access = delegated_access(tx, tenant, client, user, request, raw_scope)
         roles = tuple(sorted(role_template_ids_of(tx.tenant(tenant.id), user.id)))
-    return DelegatedGrant(tenant, client, user, access, roles)
+        return DelegatedGrant(tenant, client, user, access, roles)
+
+    return cached(ctx, ("delegated", tenant_id, app_id, user_id, raw_scope), load)
 
 
 def evaluate_app_only(ctx: ServiceContext, tenant_segment: str, app_id: str, request: ScopeRequest,
                       raw_scope: str) -> tuple[Tenant, Client, Access]:
-    with ctx.uow.read() as tx:
+    def load(tx: Transaction) -> tuple[Tenant, Client, Access]:
         tenant = get_tenant(tx, tenant_segment)
         client = find_client(tx, tenant, app_id)
         return tenant, client, app_only_access(tx, tenant, client, request, raw_scope)
 
+    return cached(ctx, ("app_only", tenant_segment.lower(), app_id, raw_scope), load)
+
 
 def load_application(ctx: ServiceContext, app_id: str) -> Application | None:
-    with ctx.uow.read() as tx:
-        return find_application_anywhere(tx, app_id)
+    return cached(ctx, ("application", app_id.lower()), lambda tx: find_application_anywhere(tx, app_id.lower()))
 
 
 def check_authorization(ctx: ServiceContext, tenant_id: str, app_id: str, user_id: str, request: ScopeRequest,

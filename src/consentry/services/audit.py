@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from consentry.domain.ids import new_guid
-from consentry.services.context import Actor
+from consentry.services.context import Actor, ServiceContext
 from consentry.store.uow import TenantScope
 
 
@@ -50,12 +50,20 @@ def record(scope: TenantScope, now: datetime, actor: Actor, activity: str, categ
         additional_details=[{"key": k, "value": v} for k, v in (details or {}).items()])
 
 
-def record_sign_in(scope: TenantScope, now: datetime, *, grant_type: str, error_code: int, correlation_id: str,
-                   user_id: str | None = None, upn: str | None = None, app_id: str | None = None,
-                   app_name: str | None = None, resource_name: str | None = None, failure_reason: str = "",
-                   consent_reason: str | None = None, ip_address: str | None = None) -> None:
-    scope.audit.add_sign_in(
-        id=new_guid(), created_date_time=now, user_id=user_id, user_principal_name=upn, app_id=app_id,
-        app_display_name=app_name, resource_display_name=resource_name, grant_type=grant_type,
-        error_code=error_code, failure_reason=failure_reason, consent_reason=consent_reason,
+def record_sign_in(ctx: ServiceContext, tenant_id: str, *, grant_type: str, error_code: int,
+                   correlation_id: str, user_id: str | None = None, upn: str | None = None,
+                   app_id: str | None = None, app_name: str | None = None, resource_name: str | None = None,
+                   failure_reason: str = "", consent_reason: str | None = None,
+                   ip_address: str | None = None) -> None:
+    """Queue one sign-in log row (written in the background; see :mod:`consentry.services.signin_log`)."""
+    ctx.sign_ins.record(
+        tenant_id=tenant_id, created_date_time=ctx.clock.now(), user_id=user_id, user_principal_name=upn,
+        app_id=app_id, app_display_name=app_name, resource_display_name=resource_name, grant_type=grant_type,
+        error_code=error_code, failure_reason=failure_reason[:1024], consent_reason=consent_reason,
         ip_address=ip_address, correlation_id=correlation_id)
+
+
+def list_sign_ins(ctx: ServiceContext, tenant_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+    ctx.sign_ins.flush()
+    with ctx.uow.read() as tx:
+        return tx.tenant(tenant_id).audit.list_sign_ins(limit=limit)

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from consentry.config import Settings
 from consentry.domain.clock import Clock
+from consentry.services.cache import DirectoryCache
 from consentry.services.credentials import PasswordHasher
+from consentry.services.signin_log import SignInLog
 from consentry.store.uow import UnitOfWork
 
 
@@ -40,9 +42,12 @@ class ServiceContext:
     uow: UnitOfWork
     clock: Clock
     settings: Settings
-    passwords: PasswordHasher = field(default=None)  # type: ignore[assignment]
+    passwords: PasswordHasher = field(init=False)
+    cache: DirectoryCache = field(init=False)
+    sign_ins: SignInLog = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.passwords is None:
-            self.passwords = PasswordHasher(self.settings.argon2_time_cost, self.settings.argon2_memory_kib,
-                                            self.settings.argon2_parallelism)
+        self.passwords = PasswordHasher(self.settings.argon2_time_cost, self.settings.argon2_memory_kib,
+                                        self.settings.argon2_parallelism)
+        self.cache = DirectoryCache()
+        self.sign_ins = SignInLog(self.uow)

@@ -331,3 +331,9 @@ sign_in_events = Table(
     Column("correlation_id", String(64), nullable=False),
     Index("ix_sign_in_events_tenant_time", "tenant_id", "created_date_time"),
 )
+
+directory_version = Table(
+    "directory_version", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)

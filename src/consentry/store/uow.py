@@ -10,15 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
 from consentry.store.database import READ_ONLY
+from consentry.store.tables import directory_version
 from consentry.store.directory import DirectoryRepository, TenantRegistry
 from consentry.store.apps import AppRepository, ApplicationCatalog
 from consentry.store.grants import GrantRepository
 from consentry.store.audit import AuditRepository
 from consentry.store.tokens import TokenStore
 from consentry.store.keys import KeyRepository
+
+
+_VERSION = select(directory_version.c.version).where(directory_version.c.id == 1)
 
 
 class TenantScope:
@@ -42,6 +46,14 @@ class Transaction:
 
     def tenant(self, tenant_id: str) -> TenantScope:
         return TenantScope(self.conn, tenant_id)
+
+    def directory_version(self) -> int:
+        """A number that moves on with every audited directory change, anywhere."""
+        return int(self.conn.execute(_VERSION).scalar() or 0)
+
+    def add_sign_ins(self, rows: list[dict[str, object]]) -> None:
+        """Sign-in log rows of any tenants, written in one statement."""
+        AuditRepository(self.conn, "").add_sign_ins(rows)
 
 
 class UnitOfWork:
