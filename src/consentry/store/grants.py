@@ -52,7 +52,8 @@ class GrantRepository:
                 query = query.where(column == value)
         return [_grant(r) for r in self.conn.execute(query.order_by(_g.c.created_at, _g.c.id))]
 
-    def list_grants_for_user(self, client_id: str, resource_id: str, user_id: str | None) -> list[OAuth2PermissionGrant]:
+    def list_grants_for_user(self, client_id: str, resource_id: str,
+                             user_id: str | None) -> list[OAuth2PermissionGrant]:
         """The AllPrincipals grant and this user's Principal grant for one client–resource pair."""
         who = _g.c.consent_type == "AllPrincipals"
         if user_id is not None:

@@ -16,13 +16,12 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from consentry.errors import NOT_FOUND, SERVER_ERROR, ConsentryError
+from consentry.errors import METHOD_NOT_ALLOWED, NOT_FOUND, SERVER_ERROR, ConsentryError
 from consentry.protocol.token import TokenServer
 from consentry.runtime import Runtime
 from consentry.services import health
@@ -62,10 +61,7 @@ class ObserveMiddleware:
 
 
 def _not_found(request: Request, exc: Exception) -> Response:
-    trace_id, correlation_id = request_ids(request)
-    code = getattr(exc, "status_code", 404)
-    if code == 405:
-        from consentry.errors import METHOD_NOT_ALLOWED
+    if getattr(exc, "status_code", 404) == 405:
         return oauth.token_error(request, ConsentryError(METHOD_NOT_ALLOWED, allowed="POST", method=request.method))
     return pages.error_page(request, ConsentryError(NOT_FOUND))
 

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 REQUESTS = Counter("consentry_http_requests_total", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram("consentry_http_request_duration_seconds", "HTTP request latency", ["route"],

@@ -87,7 +87,6 @@ async def authorize_endpoint(request: Request) -> Response:
 
 
 async def token_endpoint(request: Request) -> Response:
-    rt = runtime_of(request)
     if request.method != "POST":
         return token_error(request, ConsentryError(METHOD_NOT_ALLOWED, allowed="POST", method=request.method))
     try:

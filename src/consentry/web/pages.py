@@ -172,7 +172,7 @@ async def device_sign_in(request: Request) -> Response:
     except ConsentryError as exc:
         return render(request, "device_signin.html", user_code=tokens.normalize_user_code(user_code),
                       app_name=app_name, username=username, error=exc)
-    token, session = await run_in_threadpool(tokens.start_session, rt.ctx, user)
+    token, _ = await run_in_threadpool(tokens.start_session, rt.ctx, user)
     response = render(request, "device_confirm.html", user_code=tokens.normalize_user_code(user_code),
                       app_name=app_name, user=user)
     set_session_cookie(response, request, token)
