@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from consentry.domain.apps import AppRole, Application, PermissionScope
+from consentry.domain.apps import Application, AppRole, PermissionScope
 
 MICROSOFT_GRAPH = "00000003-0000-0000-c000-000000000000"
 EXCHANGE_ONLINE = "00000002-0000-0ff1-ce00-000000000000"

@@ -17,7 +17,7 @@ from consentry.domain.grants import (
     OAuth2PermissionGrant,
     split_scope,
 )
-from consentry.domain.ids import NIL_GUID, new_guid
+from consentry.domain.ids import NIL_GUID
 from consentry.errors import CONFLICT, INVALID_VALUE, NOT_FOUND, ConsentryError
 from consentry.services import audit
 from consentry.services.apps import get_service_principal

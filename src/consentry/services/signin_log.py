@@ -46,7 +46,7 @@ class SignInLog:
             try:
                 with self._uow.begin() as tx:
                     tx.add_sign_ins(rows)
-            except Exception:  # noqa: BLE001 - logging must not break sign-in; the failure is reported
+            except Exception:
                 log.exception("sign-in log write failed", rows=len(rows))
 
     def _run(self) -> None:

@@ -10,10 +10,10 @@ from consentry.domain.apps import Application, KeyCredential, PasswordCredential
 from consentry.domain.clock import as_utc
 from consentry.domain.scopes import resource_key
 from consentry.store.mapping import (
-    rra_from_json,
-    rra_to_json,
     role_from_json,
     role_to_json,
+    rra_from_json,
+    rra_to_json,
     scope_from_json,
     scope_to_json,
 )

@@ -12,15 +12,14 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, select
 
-from consentry.store.database import READ_ONLY
-from consentry.store.tables import directory_version
-from consentry.store.directory import DirectoryRepository, TenantRegistry
-from consentry.store.apps import AppRepository, ApplicationCatalog
-from consentry.store.grants import GrantRepository
+from consentry.store.apps import ApplicationCatalog, AppRepository
 from consentry.store.audit import AuditRepository
-from consentry.store.tokens import TokenStore
+from consentry.store.database import READ_ONLY
+from consentry.store.directory import DirectoryRepository, TenantRegistry
+from consentry.store.grants import GrantRepository
 from consentry.store.keys import KeyRepository
-
+from consentry.store.tables import directory_version
+from consentry.store.tokens import TokenStore
 
 _VERSION = select(directory_version.c.version).where(directory_version.c.id == 1)
 

@@ -6,7 +6,10 @@ Every path an identity client uses is Entra's: ``/{tenant}/v2.0/.well-known/open
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import structlog
@@ -21,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from consentry import jobs
 from consentry.errors import METHOD_NOT_ALLOWED, NOT_FOUND, SERVER_ERROR, ConsentryError
 from consentry.protocol.token import TokenServer
 from consentry.runtime import Runtime
@@ -122,8 +126,32 @@ def routes() -> list[Route | Mount]:
     ]
 
 
+HOUSEKEEPING_INTERVAL = 600.0
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Housekeeping while serving; on shutdown, write the buffered sign-in log."""
+    runtime: Runtime = app.state.runtime
+
+    async def housekeeping() -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            try:
+                await run_in_threadpool(jobs.purge_expired_state, runtime.ctx)
+            except Exception:
+                log.exception("housekeeping failed")
+
+    task = asyncio.create_task(housekeeping())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await run_in_threadpool(runtime.ctx.sign_ins.flush)
+
+
 def create_app(runtime: Runtime) -> Starlette:
-    app = Starlette(routes=routes(), middleware=[Middleware(ObserveMiddleware)],
+    app = Starlette(routes=routes(), middleware=[Middleware(ObserveMiddleware)], lifespan=lifespan,
                     exception_handlers={HTTPException: _not_found, Exception: _server_error})
     app.state.runtime = runtime
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
