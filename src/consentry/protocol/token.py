@@ -73,7 +73,13 @@ class TokenRequest(OAuth2Request):  # type: ignore[misc]
     def __init__(self, p: ProtocolRequest) -> None:
         super().__init__(p.method, p.url, headers=p.headers)
         self.p = p
-        self.payload = BasicOAuth2Payload(dict(p.form))
+        form = dict(p.form)
+        self.is_v1 = "/oauth2/token" in p.path
+        if self.is_v1 and form.get("resource") and not form.get("scope"):
+            # v1 ``resource=X`` is v2 ``scope=X/.default`` (spec §3.3); user flows also get an ID token.
+            default = f"{form['resource'].rstrip('/')}/.default"
+            form["scope"] = default if form.get("grant_type") == "client_credentials" else f"{default} openid"
+        self.payload = BasicOAuth2Payload(form)
         self.outcome = Outcome(app_id=p.form.get("client_id"))
 
     @property
@@ -367,7 +373,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
                 grant = self._grant_for(request)
                 grant.validate_token_request()
                 status, body, _ = grant.create_token_response()
-            answer = Answer.json(status, body)
+            answer = Answer.json(status, _v1_shape(body, request, self.ctx.clock.now()) if request.is_v1 else body)
         except ConsentryError as exc:
             error = exc
         except OAuth2Error as exc:
@@ -401,6 +407,19 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
             user_id=user.id if user else None, upn=user.user_principal_name if user else None,
             app_id=outcome.app_id, app_name=outcome.app_name, resource_name=outcome.resource_name,
             failure_reason=error.message if error else "", ip_address=request.p.client_ip)
+
+
+def _v1_shape(body: dict[str, Any], request: TokenRequest, now: datetime) -> dict[str, Any]:
+    """The v1 endpoint's response: numbers as strings, ``expires_on``, ``not_before`` and ``resource``."""
+    shaped = dict(body)
+    lifetime = int(body["expires_in"])
+    issued = int(now.timestamp())
+    shaped.update(expires_in=str(lifetime), ext_expires_in=str(body.get("ext_expires_in", lifetime)),
+                  expires_on=str(issued + lifetime), not_before=str(issued))
+    resource = request.form.get("resource")
+    if resource:
+        shaped["resource"] = resource
+    return shaped
 
 
 def _from_authlib(exc: OAuth2Error, request: TokenRequest) -> ConsentryError:
