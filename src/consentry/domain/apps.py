@@ -129,6 +129,10 @@ class Application:
         parts = urlsplit(uri)
         if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or parts.username or parts.password:
             return False
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a malformed or out-of-range port
+        except ValueError:
+            return False
         for registered in self.public_client_redirect_uris:
             reg = urlsplit(registered)
             if (reg.scheme == "http" and reg.hostname == parts.hostname and reg.port is None

@@ -37,5 +37,5 @@ class ManualClock:
 
 
 def as_utc(value: datetime) -> datetime:
-    """Datetimes read back from SQLite lose their zone; every stored time is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """Every stored time is UTC: SQLite returns it without a zone, PostgreSQL in the session's zone."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)

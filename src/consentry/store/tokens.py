@@ -116,11 +116,11 @@ class TokenStore:
     # client assertions (replay protection)
     def spend_assertion(self, jti_hash: str, expires_at: datetime) -> bool:
         """Record a client assertion's jti; False when it was seen before."""
-        with self.conn.begin_nested():
-            try:
+        try:
+            with self.conn.begin_nested():
                 self.conn.execute(insert(used_assertions).values(jti_hash=jti_hash, expires_at=expires_at))
-            except IntegrityError:
-                return False
+        except IntegrityError:
+            return False
         return True
 
     # lockout counters
