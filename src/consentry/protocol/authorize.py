@@ -34,6 +34,7 @@ from consentry.protocol.errors import redirect_error_params
 from consentry.protocol.messages import ProtocolRequest
 from consentry.services import access as access_service
 from consentry.services import tokens
+from consentry.services.apps import find_application_anywhere
 from consentry.services.clients import find_client
 from consentry.services.context import ServiceContext
 from consentry.services.directory import RESERVED_TENANT_SEGMENTS, get_tenant
@@ -123,10 +124,10 @@ def _validate(ctx: ServiceContext, p: ProtocolRequest) -> AuthorizeRequest:
             client = find_client(tx, tenant, client_id.lower())
             app, name = client.app, client.display_name
         else:
-            app = access_service.find_application_anywhere(tx, client_id.lower())
-            if app is None:
+            found = find_application_anywhere(tx, client_id.lower())
+            if found is None:
                 raise ConsentryError(CLIENT_NOT_FOUND, app_id=client_id, tenant=segment)
-            name = app.display_name
+            app, name = found, found.display_name
     redirect_uri = param("redirect_uri")
     if not redirect_uri:
         raise ConsentryError(MISSING_PARAMETER, name="redirect_uri")

@@ -43,7 +43,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 CONFIDENTIAL_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 
 
-class OAuthClient(ClientMixin):  # type: ignore[misc]
+class OAuthClient(ClientMixin):
     """An application as Authlib's client model sees it."""
 
     def __init__(self, app: Application, now: datetime) -> None:

@@ -68,5 +68,5 @@ class Keyring:
         """The public key for a token's ``kid`` (used to validate Consentry's own access tokens)."""
         for key in self._refresh(now):
             if key.kid == kid:
-                return RSAKey.import_key(dict(key.public_jwk))
+                return RSAKey.import_key(dict(key.public_jwk))  # type: ignore[arg-type]
         return None

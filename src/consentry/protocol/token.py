@@ -69,7 +69,7 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class TokenRequest(OAuth2Request):  # type: ignore[misc]
+class TokenRequest(OAuth2Request):
     def __init__(self, p: ProtocolRequest) -> None:
         super().__init__(p.method, p.url, headers=p.headers)
         self.p = p
@@ -84,7 +84,7 @@ class TokenRequest(OAuth2Request):  # type: ignore[misc]
 
     @property
     def form(self) -> dict[str, str]:
-        return self.payload.data  # type: ignore[no-any-return]
+        return self.payload.data
 
     @property
     def args(self) -> dict[str, str]:
@@ -121,7 +121,7 @@ def _first_resource_scope(raw: str) -> str:
     return " ".join([*sorted(request.oidc), *values])
 
 
-class _Grant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
+class _Grant(BaseGrant, TokenEndpointMixin):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
     server: TokenServer
     request: TokenRequest
@@ -277,7 +277,7 @@ class ClientCredentialsGrant(_Grant):
         return 200, body, []
 
 
-class TokenServer(AuthorizationServer):  # type: ignore[misc]
+class TokenServer(AuthorizationServer):
     """Authlib's server, holding what the grants need and rendering Entra's error shape."""
 
     def __init__(self, ctx: ServiceContext, keyring: Keyring) -> None:
@@ -391,7 +391,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         if not grant_type:
             raise ConsentryError(MISSING_PARAMETER, name="grant_type")
         try:
-            return self.get_token_grant(request)  # type: ignore[no-any-return]
+            return self.get_token_grant(request)
         except UnsupportedGrantTypeError as exc:
             raise ConsentryError(UNSUPPORTED_GRANT_TYPE, grant_type=grant_type[:100]) from exc
 

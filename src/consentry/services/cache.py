@@ -68,12 +68,12 @@ def cached(ctx: ServiceContext, key: Any, load: Callable[[Transaction], T]) -> T
     if version is not None:
         hit = ctx.cache.peek(version, key)
         if hit is not _MISSING:
-            return hit  # type: ignore[no-any-return]
+            return hit
     with ctx.uow.read() as tx:
         current = tx.directory_version()
         hit = ctx.cache.peek(current, key)
         if hit is not _MISSING:
-            return hit  # type: ignore[no-any-return]
+            return hit
         value = load(tx)
     ctx.cache.put(current, key, value)
     return value

@@ -49,8 +49,8 @@ def _new_key(fernet: Fernet) -> tuple[str, dict[str, object], bytes]:
     der = private.public_key().public_bytes(serialization.Encoding.DER,
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
     kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")  # noqa: S324 - a key id
-    jwk = {"kty": "RSA", "use": "sig", "kid": kid, "n": _b64u_uint(numbers.n), "e": _b64u_uint(numbers.e),
-           "alg": "RS256"}
+    jwk: dict[str, object] = {"kty": "RSA", "use": "sig", "kid": kid, "n": _b64u_uint(numbers.n),
+                              "e": _b64u_uint(numbers.e), "alg": "RS256"}
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return kid, jwk, fernet.encrypt(pem)

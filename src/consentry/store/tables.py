@@ -26,11 +26,11 @@ metadata = MetaData(naming_convention={
 })
 
 
-def _guid(name: str, *args: object, **kw: object) -> Column:  # type: ignore[type-arg]
+def _guid(name: str, *args: object, **kw: object) -> Column:
     return Column(name, String(36), *args, **kw)  # type: ignore[arg-type]
 
 
-def _ts(name: str, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _ts(name: str, nullable: bool = False) -> Column:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
 

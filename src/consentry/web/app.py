@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import structlog
 from starlette.applications import Starlette
@@ -49,7 +50,7 @@ class ObserveMiddleware:
         started = time.perf_counter()
         status = {"code": 500}
 
-        async def capture(message: dict) -> None:  # type: ignore[type-arg]
+        async def capture(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
             await send(message)

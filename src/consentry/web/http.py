@@ -25,11 +25,11 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 def templates_of(request: Request) -> Jinja2Templates:
-    return request.app.state.templates  # type: ignore[no-any-return]
+    return request.app.state.templates
 
 
 def _guid_or_new(value: str | None) -> str:
@@ -46,7 +46,7 @@ def request_ids(request: Request) -> tuple[str, str]:
         correlation = request.headers.get("client-request-id") or request.query_params.get("client-request-id")
         ids = (str(uuid.uuid4()), _guid_or_new(correlation))
         request.state.ids = ids
-    return ids  # type: ignore[no-any-return]
+    return ids
 
 
 async def read_form(request: Request) -> dict[str, str]:

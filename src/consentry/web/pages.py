@@ -105,12 +105,9 @@ async def sign_in_submit(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     rt = runtime_of(request)
     await run_in_threadpool(tokens.end_session, rt.ctx, request.cookies.get(SESSION_COOKIE))
-    target = request.query_params.get("post_logout_redirect_uri")
-    response: Response
-    if target and await run_in_threadpool(_is_registered_logout_target, request, target):
-        response = RedirectResponse(target, status_code=302)
-    else:
-        response = render(request, "signed_out.html")
+    target = request.query_params.get("post_logout_redirect_uri") or ""
+    allowed = bool(target) and await run_in_threadpool(_is_registered_logout_target, request, target)
+    response = RedirectResponse(target, status_code=302) if allowed else render(request, "signed_out.html")
     clear_session_cookie(response, request)
     return response
 

@@ -23,11 +23,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _guid(name: str, nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
+def _guid(name: str, nullable: bool = False) -> sa.Column:
     return sa.Column(name, sa.String(length=36), nullable=nullable)
 
 
-def _ts(name: str, nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
+def _ts(name: str, nullable: bool = False) -> sa.Column:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
