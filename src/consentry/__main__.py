@@ -1,0 +1,5 @@
+"""``python -m consentry`` is the ``consentry`` command."""
+
+from consentry.cli import main
+
+main()
