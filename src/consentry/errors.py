@@ -269,3 +269,8 @@ CONFLICT = _e(
     "{reason}", may_redirect=False)
 INVALID_VALUE = _e(
     "invalid_value", None, "invalid_request", 400, "Request_BadRequest", "{reason}", may_redirect=False)
+
+
+def entries_for_code(aadsts: int) -> list[CatalogEntry]:
+    """Every catalog entry with this AADSTS number (some numbers cover several situations)."""
+    return [e for e in globals().values() if isinstance(e, CatalogEntry) and e.aadsts == aadsts]

@@ -169,8 +169,6 @@ def test_device_code_of_another_client_is_refused(server: RunningServer, http: h
     assert_entra_error(poll(http, tenant.id, other, device_code), "invalid_grant", 70000)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: DeviceCodeGrant never compares the authority's tenant with the "
-                                       "device code's tenant, so tenant B's endpoint mints tenant A tokens")
 def test_device_code_polled_at_another_tenants_authority_is_refused(server: RunningServer,
                                                                     http: httpx.Client) -> None:
     tenant, elsewhere = make_tenant(server), make_tenant(server)

@@ -73,12 +73,8 @@ def test_wrong_client_secret_is_7000215_with_401(server: RunningServer, http: ht
     assert_entra_error(response, "invalid_client", 7000215, status=401)
 
 
-BASIC_BUG = pytest.mark.xfail(strict=True, reason="bug: HTTP Basic client authentication is never seen: the "
-                              "protocol request's headers are lower-cased and Authlib's extract_basic_authorization "
-                              "looks up 'Authorization'")
 
 
-@BASIC_BUG
 def test_client_secret_in_basic_auth_is_accepted(server: RunningServer, http: httpx.Client) -> None:
     tenant = make_tenant(server)
     app = make_app(server, tenant)
@@ -88,7 +84,6 @@ def test_client_secret_in_basic_auth_is_accepted(server: RunningServer, http: ht
     assert response.json()["token_type"] == "Bearer"
 
 
-@BASIC_BUG
 def test_wrong_client_secret_in_basic_auth_is_7000215_with_401(server: RunningServer, http: httpx.Client) -> None:
     tenant = make_tenant(server)
     app = make_app(server, tenant)

@@ -323,8 +323,6 @@ def test_token_scope_lists_granted_graph_permissions(server: RunningServer, http
 
 
 # --- tenant isolation at the token endpoint ------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="bug: RefreshTokenGrant never compares the authority's tenant with the "
-                                       "refresh token's tenant, so tenant B's endpoint mints tenant A tokens")
 def test_refresh_token_at_another_tenants_authority_is_refused(server: RunningServer, http: httpx.Client) -> None:
     home, elsewhere = make_tenant(server), make_tenant(server)
     app, user = make_app(server, home, multi_tenant=True), make_user(server, home)

@@ -69,8 +69,6 @@ def _sample(text: str, name: str, label: str) -> float:
     return 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: consentry_tokens_issued_total is defined in web/metrics.py but "
-                                       "nothing increments it")
 def test_metrics_count_tokens_issued_by_grant_type(server: RunningServer, http: httpx.Client) -> None:
     tenant = make_tenant(server)
     app = make_app(server, tenant)
@@ -81,16 +79,12 @@ def test_metrics_count_tokens_issued_by_grant_type(server: RunningServer, http: 
     assert _sample(text, "consentry_tokens_issued_total", 'grant_type="client_credentials"') >= 1
 
 
-@pytest.mark.xfail(strict=True, reason="bug: consentry_errors_total is defined in web/metrics.py but nothing "
-                                       "increments it")
 def test_metrics_count_errors_by_aadsts_code(server: RunningServer, http: httpx.Client) -> None:
     http.post("/common/oauth2/v2.0/token", data={"grant_type": "urn:example:nope"})
     text = http.get("/metrics").text
     assert _sample(text, "consentry_errors_total", 'code="70003"') >= 1
 
 
-@pytest.mark.xfail(strict=True, reason="bug: every error's error_uri points at {base}/error?code=N, a path with "
-                                       "no route (it answers the 404 page)")
 def test_error_uri_resolves_to_a_page_about_the_code(server: RunningServer, http: httpx.Client) -> None:
     body = http.post("/common/oauth2/v2.0/token", data={"grant_type": "urn:example:nope"}).json()
     page = http.get(body["error_uri"])

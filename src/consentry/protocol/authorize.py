@@ -89,6 +89,7 @@ class ToClient:
     redirect_uri: str
     response_mode: str
     params: dict[str, str]
+    error_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +173,7 @@ def _redirect_error(req: AuthorizeRequest, error: ConsentryError, p_ids: tuple[s
                     subcode: str | None = None) -> ToClient:
     params = redirect_error_params(error, state=req.state, base_url=req.base_url, trace_id=p_ids[0],
                                    correlation_id=p_ids[1], now=now, subcode=subcode)
-    return ToClient(req.redirect_uri, req.response_mode, params)
+    return ToClient(req.redirect_uri, req.response_mode, params, error.entry.aadsts)
 
 
 def begin(ctx: ServiceContext, p: ProtocolRequest, session: Session | None) -> Outcome:

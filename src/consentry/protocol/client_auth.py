@@ -83,7 +83,10 @@ def _secret_method(source: Callable[[Any], tuple[str | None, str | None]]) -> Ca
 
 
 def _basic(request: Any) -> tuple[str | None, str | None]:
-    client_id, secret = extract_basic_authorization(request.headers)
+    try:
+        client_id, secret = extract_basic_authorization({"Authorization": request.headers.get("authorization", "")})
+    except (UnicodeDecodeError, ValueError):
+        return None, None
     form_id = request.form.get("client_id")
     if client_id and form_id and form_id != client_id:
         raise ConsentryError(CLIENT_SECRET_INVALID, app_id=form_id)
@@ -204,7 +207,8 @@ class PrivateKeyJwt:
         now = self._now()
         aud = claims.get("aud")
         audiences = self._audiences(request)
-        if not (aud in audiences or (isinstance(aud, list) and any(a in audiences for a in aud))):
+        candidates = aud if isinstance(aud, list) else [aud]
+        if not any(isinstance(a, str) and a in audiences for a in candidates):
             raise ConsentryError(CLIENT_ASSERTION_MALFORMED,
                                  reason="The 'aud' claim must be the token endpoint URL.")
         exp = _claim_time(claims, "exp", True)

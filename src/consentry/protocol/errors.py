@@ -56,8 +56,10 @@ def token_error_answer(error: ConsentryError, *, base_url: str, trace_id: str, c
     # A protocol error is never a 5xx: MSAL raises instead of returning the error for those.
     if status >= 500 and error.entry.oauth_error not in ("server_error", "temporarily_unavailable"):
         status = 400
-    return Answer.json(status, token_error_body(error, base_url=base_url, trace_id=trace_id,
-                                                correlation_id=correlation_id, now=now))
+    answer = Answer.json(status, token_error_body(error, base_url=base_url, trace_id=trace_id,
+                                                  correlation_id=correlation_id, now=now))
+    answer.error_code = error.entry.aadsts
+    return answer
 
 
 def redirect_error_params(error: ConsentryError, *, state: str | None, base_url: str, trace_id: str,

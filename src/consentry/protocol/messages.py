@@ -34,6 +34,7 @@ class Answer:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    error_code: int | None = None  # the AADSTS number of an error answer, for metrics
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Answer:

@@ -28,10 +28,12 @@ from consentry.errors import (
     MALFORMED_REQUEST,
     MISSING_PARAMETER,
     PKCE_MISMATCH,
+    REFRESH_TOKEN_INVALID,
     SERVER_ERROR,
     TENANT_REQUIRED,
     UNSUPPORTED_GRANT_TYPE,
     USER_NOT_IN_TENANT,
+    CatalogEntry,
     ConsentryError,
 )
 from consentry.protocol import claims as claim_sets
@@ -137,17 +139,27 @@ class _Grant(BaseGrant, TokenEndpointMixin):
         self.request.outcome.app_name = client.app.display_name
         return client
 
-    def tenant_for_user(self, user: User) -> str:
+    def ensure_authority_tenant(self, tenant_id: str, error: CatalogEntry) -> None:
+        """A code, refresh token or device code is only good at its own tenant's endpoint (or a
+        tenant-independent one: ``common``, ``organizations``)."""
+        authority = self.authority_tenant_id()
+        if authority is not None and authority != tenant_id:
+            raise ConsentryError(error)
+
+    def authority_tenant_id(self) -> str | None:
         segment = self.request.p.tenant_segment
         if segment.lower() in RESERVED_TENANT_SEGMENTS:
-            return user.tenant_id
+            return None
         with self.server.ctx.uow.read() as tx:
-            tenant = get_tenant(tx, segment)
-        if tenant.id != user.tenant_id:
+            return get_tenant(tx, segment).id
+
+    def tenant_for_user(self, user: User) -> str:
+        authority = self.authority_tenant_id()
+        if authority is not None and authority != user.tenant_id:
             raise ConsentryError(USER_NOT_IN_TENANT, user=user.user_principal_name, idp="Consentry",
-                                 tenant=tenant.id, app_id=self.request.outcome.app_id,
+                                 tenant=authority, app_id=self.request.outcome.app_id,
                                  app_name=self.request.outcome.app_name)
-        return tenant.id
+        return user.tenant_id
 
     def issue_for_user(self, client: OAuthClient, tenant_id: str, user_id: str, raw_scope: str, *,
                        family_id: str, auth_time: datetime | None, nonce: str | None = None,
@@ -174,11 +186,7 @@ class AuthorizationCodeGrant(_Grant):
         if self.form.get("redirect_uri", record["redirect_uri"]) != record["redirect_uri"]:
             raise ConsentryError(CODE_REDIRECT_MISMATCH)
         _verify_pkce(record, self.form.get("code_verifier"))
-        segment = self.request.p.tenant_segment
-        if segment.lower() not in RESERVED_TENANT_SEGMENTS:
-            with self.server.ctx.uow.read() as tx:
-                if get_tenant(tx, segment).id != record["tenant_id"]:
-                    raise ConsentryError(CODE_INVALID)
+        self.ensure_authority_tenant(record["tenant_id"], CODE_INVALID)
         self.record = record
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
@@ -197,6 +205,7 @@ class RefreshTokenGrant(_Grant):
         client = self.authenticate()
         self.record = tokens.find_refresh_token(self.server.ctx, _required(self.form, "refresh_token"),
                                                 client.app.app_id)
+        self.ensure_authority_tenant(self.record["tenant_id"], REFRESH_TOKEN_INVALID)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         record = self.record
@@ -235,7 +244,8 @@ class DeviceCodeGrant(_Grant):
         device_code = self.form.get("device_code") or self.form.get("code")
         if not device_code:
             raise ConsentryError(MISSING_PARAMETER, name="device_code")
-        self.record = tokens.poll_device_code(self.server.ctx, device_code, client.app.app_id)
+        self.record = tokens.poll_device_code(self.server.ctx, device_code, client.app.app_id,
+                                              self.authority_tenant_id())
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         record = self.record

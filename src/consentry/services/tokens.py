@@ -241,8 +241,10 @@ def decide_device_code(ctx: ServiceContext, device_code_hash: str, user: User | 
         return tx.tokens.update_device_code(device_code_hash, expect_status="pending", **values)
 
 
-def poll_device_code(ctx: ServiceContext, device_code: str, client_app_id: str) -> dict[str, Any]:
-    """An approved device code, spent by this call; otherwise the RFC 8628 error for its state."""
+def poll_device_code(ctx: ServiceContext, device_code: str, client_app_id: str,
+                     authority_tenant_id: str | None = None) -> dict[str, Any]:
+    """An approved device code, spent by this call; otherwise the RFC 8628 error for its state. A poll at
+    a tenant-specific endpoint only redeems a code approved in that tenant."""
     if not device_code or len(device_code) > 512:
         raise ConsentryError(CODE_INVALID)
     now = ctx.clock.now()
@@ -261,6 +263,8 @@ def poll_device_code(ctx: ServiceContext, device_code: str, client_app_id: str) 
             pending = True
         else:
             pending = False
+            if authority_tenant_id is not None and row["tenant_id"] != authority_tenant_id:
+                raise ConsentryError(CODE_INVALID)
             if not tx.tokens.update_device_code(row["device_code_hash"], expect_status="approved",
                                                 status="redeemed"):
                 raise ConsentryError(CODE_REDEEMED)

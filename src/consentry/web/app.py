@@ -102,6 +102,7 @@ def routes() -> list[Route | Mount]:
         Route("/healthz", healthz, name="healthz"),
         Route("/readyz", readyz, name="readyz"),
         Route("/metrics", metrics_endpoint, name="metrics"),
+        Route("/error", oauth.error_info, name="error_info"),
         Route("/common/discovery/instance", oauth.instance_discovery, name="instance_discovery"),
         Route("/common/userrealm/{upn}", oauth.user_realm, name="user_realm"),
         Route("/devicelogin", pages.device_page, name="device_page", methods=["GET"]),

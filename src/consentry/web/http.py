@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 from consentry.errors import FORM_TOKEN_INVALID, MALFORMED_REQUEST, ConsentryError
 from consentry.protocol.messages import Answer, ProtocolRequest
 from consentry.runtime import Runtime
+from consentry.web import metrics
 
 MAX_FORM_BYTES = 64 * 1024
 SESSION_COOKIE = "consentry_session"
@@ -91,6 +92,8 @@ def protocol_request(request: Request, form: dict[str, str], segment: str) -> Pr
 
 
 def to_response(answer: Answer, request: Request) -> Response:
+    if answer.error_code is not None:
+        metrics.ERRORS.labels(str(answer.error_code)).inc()
     trace_id, correlation_id = request_ids(request)
     headers = dict(answer.headers)
     headers.setdefault("x-ms-request-id", trace_id)

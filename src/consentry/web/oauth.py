@@ -11,13 +11,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from consentry.domain.directory import Tenant
-from consentry.errors import METHOD_NOT_ALLOWED, ConsentryError
+from consentry.errors import METHOD_NOT_ALLOWED, ConsentryError, entries_for_code
 from consentry.protocol import authorize, device, discovery
 from consentry.protocol.errors import token_error_answer
 from consentry.protocol.messages import Answer
 from consentry.services import directory
+from consentry.web import metrics
 from consentry.web.http import protocol_request, read_form, request_ids, runtime_of, to_response
-from consentry.web.pages import current_session, error_page, render_outcome
+from consentry.web.pages import current_session, error_page, render, render_outcome
 
 
 def _segment(request: Request) -> str:
@@ -95,6 +96,8 @@ async def token_endpoint(request: Request) -> Response:
         return token_error(request, exc)
     p = protocol_request(request, form, _segment(request))
     answer = await run_in_threadpool(request.app.state.token_server.respond, p)
+    if answer.status == 200:
+        metrics.TOKENS.labels(form.get("grant_type", "")[:64]).inc()
     return to_response(answer, request)
 
 
@@ -139,3 +142,13 @@ async def userinfo(request: Request) -> Response:
     body = {"sub": claims.get("sub"), "oid": claims.get("oid"), "tid": claims.get("tid"),
             "name": claims.get("name"), "preferred_username": claims.get("upn") or claims.get("preferred_username")}
     return JSONResponse({k: v for k, v in body.items() if v is not None})
+
+
+async def error_info(request: Request) -> Response:
+    """``error_uri`` lands here: what an AADSTS code means and what to do about it."""
+    try:
+        code = int(request.query_params.get("code", ""))
+    except ValueError:
+        code = 0
+    entries = entries_for_code(code) if 0 < code < 10**8 else []
+    return render(request, "error_info.html", status=200 if entries else 404, code=code, entries=entries)

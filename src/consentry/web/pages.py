@@ -15,6 +15,7 @@ from consentry.protocol import authorize
 from consentry.protocol.errors import timestamp
 from consentry.services import access as access_service
 from consentry.services import signin, tokens
+from consentry.web import metrics
 from consentry.web.http import (
     SESSION_COOKIE,
     apply_cookies,
@@ -45,6 +46,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 def error_page(request: Request, error: ConsentryError, app_id: str | None = None,
                app_name: str | None = None) -> Response:
+    if error.entry.aadsts is not None:
+        metrics.ERRORS.labels(str(error.entry.aadsts)).inc()
     trace_id, correlation_id = request_ids(request)
     status = error.entry.http_status if error.entry.http_status < 500 else 500
     return render(request, "error.html", status=status, error=error, app_id=app_id, app_name=app_name,
@@ -62,6 +65,8 @@ def render_outcome(request: Request, outcome: authorize.Outcome) -> Response:
     if isinstance(outcome, authorize.SignIn):
         segment = request.path_params.get("tenant", "common")
         return RedirectResponse(f"/{segment}/login?interaction={outcome.interaction}", status_code=302)
+    if outcome.error_code is not None:
+        metrics.ERRORS.labels(str(outcome.error_code)).inc()
     return redirect_to_client(request, outcome.redirect_uri, outcome.response_mode, outcome.params)
 
 
