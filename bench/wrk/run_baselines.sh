@@ -6,7 +6,8 @@
 #           (default: the first three; -w2 = node:cluster with 2 workers)
 # Env: RUNS (3), DURATION (10s), THREADS (2), CONNECTIONS (16), WARMUP (2s, 0 = none),
 #      PYTHON (repo .venv python), OUT (results dir, default: mktemp -d),
-#      WRK_BODY (form body sent to every server; default below).
+#      WRK_BODY (form body sent to every server; default below),
+#      BASE_PORT (18101: the configs listen on BASE_PORT .. BASE_PORT+3).
 #
 # Every server is bound to 127.0.0.1 and stopped (by PID) when its config ends,
 # also on error/interrupt. Each wrk run is wrapped in `timeout`.
@@ -23,6 +24,7 @@ WARMUP="${WARMUP:-2s}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 [ -x "$PYTHON" ] || PYTHON=python3
 OUT="${OUT:-$(mktemp -d -t consentry-bench.XXXXXX)}"
+BASE_PORT="${BASE_PORT:-18101}"
 mkdir -p "$OUT"
 export WRK_BODY="${WRK_BODY:-client_id=bench-client&client_secret=bench-secret&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default}"
 RESULTS="$OUT/results.jsonl"
@@ -46,7 +48,9 @@ stop_server() {
   fi
   SERVER_PID=""
 }
-trap stop_server EXIT INT TERM
+trap stop_server EXIT
+# Without the exit, bash would carry on with the next config after the handler.
+trap 'stop_server; exit 143' INT TERM
 
 wait_ready() { # url
   for _ in $(seq 300); do
@@ -102,10 +106,10 @@ CONFIGS=("$@")
 [ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(bare_jwt-w1 bare_jwt-w2 node-oidc-provider)
 for cfg in "${CONFIGS[@]}"; do
   case "$cfg" in
-    bare_jwt-w1) run_config "$cfg" 18101 "$PYTHON" "$ROOT/bench/baselines/bare_jwt.py" --port 18101 --workers 1 ;;
-    bare_jwt-w2) run_config "$cfg" 18102 "$PYTHON" "$ROOT/bench/baselines/bare_jwt.py" --port 18102 --workers 2 ;;
-    node-oidc-provider) run_config "$cfg" 18103 "$ROOT/bench/baselines/node-oidc-provider/run.sh" 18103 ;;
-    node-oidc-provider-w2) run_config "$cfg" 18104 env WORKERS=2 "$ROOT/bench/baselines/node-oidc-provider/run.sh" 18104 ;;
+    bare_jwt-w1) p=$((BASE_PORT)); run_config "$cfg" "$p" "$PYTHON" "$ROOT/bench/baselines/bare_jwt.py" --port "$p" --workers 1 ;;
+    bare_jwt-w2) p=$((BASE_PORT + 1)); run_config "$cfg" "$p" "$PYTHON" "$ROOT/bench/baselines/bare_jwt.py" --port "$p" --workers 2 ;;
+    node-oidc-provider) p=$((BASE_PORT + 2)); run_config "$cfg" "$p" "$ROOT/bench/baselines/node-oidc-provider/run.sh" "$p" ;;
+    node-oidc-provider-w2) p=$((BASE_PORT + 3)); run_config "$cfg" "$p" env WORKERS=2 "$ROOT/bench/baselines/node-oidc-provider/run.sh" "$p" ;;
     *) echo "unknown config: $cfg" >&2; exit 2 ;;
   esac
 done

@@ -67,7 +67,8 @@ class ObserveMiddleware:
 
 def _not_found(request: Request, exc: Exception) -> Response:
     if getattr(exc, "status_code", 404) == 405:
-        return oauth.token_error(request, ConsentryError(METHOD_NOT_ALLOWED, allowed="POST", method=request.method))
+        allowed = (getattr(exc, "headers", None) or {}).get("Allow", "GET")
+        return oauth.token_error(request, ConsentryError(METHOD_NOT_ALLOWED, allowed=allowed, method=request.method))
     return pages.error_page(request, ConsentryError(NOT_FOUND))
 
 

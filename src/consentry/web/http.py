@@ -55,9 +55,7 @@ async def read_form(request: Request) -> dict[str, str]:
     if request.method != "POST":
         return {}
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise ConsentryError(MALFORMED_REQUEST, reason="The request body is too large.")
+    body = await _read_capped(request)
     if content_type != FORM_CONTENT_TYPE:
         if not body:
             return {}
@@ -73,6 +71,22 @@ async def read_form(request: Request) -> dict[str, str]:
             raise ConsentryError(MALFORMED_REQUEST, reason="The request body contains a NUL character.")
         form.setdefault(name, value)
     return form
+
+
+async def _read_capped(request: Request) -> bytes:
+    """The body, refusing (without buffering it) anything over :data:`MAX_FORM_BYTES`."""
+    too_large = ConsentryError(MALFORMED_REQUEST, reason="The request body is too large.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def client_ip(request: Request) -> str | None:
