@@ -15,13 +15,18 @@ TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?= -n 2
 ARGS ?=
 
-.PHONY: run test lint bench chromium clean-venv
+.PHONY: run test lint bench chromium node-deps clean-venv
 
 run: $(STAMP)
 	$(BIN)/consentry serve --demo $(ARGS)
 
-test: lint chromium
+test: lint chromium node-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# @azure/msal-node for the Node client tests, from the lockfile.
+node-deps:
+	@if command -v npm >/dev/null && [ ! -d tests/clients/node/node_modules ]; then \
+		npm ci --prefix tests/clients/node --no-audit --no-fund; fi
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests

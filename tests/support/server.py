@@ -63,7 +63,7 @@ def start_server(data_dir: Path, db_url: str | None = None, **settings: object) 
     tls = ensure_local_tls(data_dir)
     server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning",
                                            ssl_certfile=str(tls.cert_path), ssl_keyfile=str(tls.key_path),
-                                           lifespan="off"))
+                                           lifespan="off", timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -41,6 +41,9 @@ ASSERTION_ALGORITHMS = ["RS256", "PS256"]
 MAX_ASSERTION_LIFETIME = timedelta(hours=1)
 CLOCK_SKEW = timedelta(minutes=5)
 CONFIDENTIAL_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+# MSAL's PS256 assertions carry the whole certificate chain in ``x5c``: far over joserfc's 512-byte default.
+_ASSERTION_JWS = jws.JWSRegistry(algorithms=ASSERTION_ALGORITHMS)
+_ASSERTION_JWS.max_header_length = 16 * 1024
 
 
 class OAuthClient(ClientMixin):
@@ -198,7 +201,7 @@ class PrivateKeyJwt:
         try:
             public = x509.load_der_x509_certificate(cert.certificate_der).public_key()
             pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            jws.deserialize_compact(assertion, RSAKey.import_key(pem), algorithms=ASSERTION_ALGORITHMS)
+            jws.deserialize_compact(assertion, RSAKey.import_key(pem), registry=_ASSERTION_JWS)
         except (JoseError, ValueError, TypeError) as exc:
             raise ConsentryError(CLIENT_ASSERTION_INVALID, reason="The signature does not verify with the "
                                                                   "registered certificate.") from exc
