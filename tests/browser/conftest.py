@@ -1,0 +1,45 @@
+"""Playwright driving Debian's Chromium (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from tests.support.server import RunningServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic", "--no-first-run"]
+
+
+def spki_pin(certificate: Path) -> str:
+    """Chromium's pin for one server key: it trusts exactly that key, and still checks everything else."""
+    cert = x509.load_pem_x509_certificate(certificate.read_bytes())
+    spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+@pytest.fixture(scope="session")
+def browser(server: RunningServer) -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    env_proxy = {k: os.environ.pop(k) for k in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
+                 if k in os.environ}
+    try:
+        with sync_playwright() as playwright:
+            pin = spki_pin(server.ca_path.parent / "server.pem")
+            args = [*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"]
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+            yield browser
+            browser.close()
+    finally:
+        os.environ.update(env_proxy)
