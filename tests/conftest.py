@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.support.egress import EgressGuard
 from tests.support.server import RunningServer, start_server
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from tests.support.server import RunningServer
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -9,7 +9,6 @@ import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.browser

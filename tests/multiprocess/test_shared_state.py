@@ -18,7 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-
 from tests.support.egress import free_port
 from tests.support.postgres import postgres_database, postgres_server_url_or_skip
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from tests.support.egress import free_port
 
 from consentry import runtime as runtime_module
 from consentry.config import Settings
@@ -21,7 +22,6 @@ from consentry.runtime import Runtime
 from consentry.services.demo import DemoSummary, seed_demo
 from consentry.tls import ensure_local_tls
 from consentry.web.app import create_app
-from tests.support.egress import free_port
 
 
 @dataclass
