@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -627,9 +628,20 @@ def serve(host: Annotated[str | None, typer.Option("--host", help=HOST_HELP)] = 
         cert, key = local_tls.cert_path, local_tls.key_path
         settings = settings.model_copy(update={"tls_cert": cert, "tls_key": key})
     export_settings(settings)
+    _share_metrics_between_workers(settings)
     for line in _serving_banner(settings, tenants, summary, local_tls):
         typer.echo(line)
     _run_uvicorn(settings, cert, key)
+
+
+def _share_metrics_between_workers(settings: Settings) -> None:
+    """With several workers, each writes its Prometheus samples to a directory that /metrics aggregates."""
+    if settings.workers <= 1:
+        return
+    directory_ = Path(settings.data_dir) / "metrics"
+    shutil.rmtree(directory_, ignore_errors=True)
+    directory_.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory_)
 
 
 def _run_uvicorn(settings: Settings, cert: Path | None, key: Path | None) -> None:
@@ -638,4 +650,5 @@ def _run_uvicorn(settings: Settings, cert: Path | None, key: Path | None) -> Non
     uvicorn.run("consentry.web.asgi:create_app_from_environment", factory=True, host=settings.host,
                 port=settings.port, workers=settings.workers, loop="uvloop", http="httptools",
                 ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
-                proxy_headers=settings.http, server_header=False, log_level=settings.log_level.lower())
+                proxy_headers=settings.http, server_header=False, log_level=settings.log_level.lower(),
+                access_log=False)

@@ -6,11 +6,13 @@ the database schema up to date and makes sure a signing key exists.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from sqlalchemy import Engine
 
 from consentry.config import Settings
@@ -55,6 +57,19 @@ def key_encryption_key(settings: Settings) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def configure_logging(settings: Settings) -> None:
+    """JSON lines on stdout (structlog), one per event, with the trace and correlation ids of requests."""
+    level = getattr(logging, settings.log_level.upper(), logging.INFO)
+    renderer: structlog.types.Processor = (structlog.processors.JSONRenderer() if settings.log_json
+                                           else structlog.dev.ConsoleRenderer())
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(), cache_logger_on_first_use=True)
+    logging.basicConfig(level=level, format="%(message)s")
 
 
 def build(settings: Settings, clock: Clock | None = None) -> Runtime:

@@ -63,6 +63,15 @@ class ObserveMiddleware:
             elapsed = time.perf_counter() - started
             metrics.REQUESTS.labels(name, scope["method"], str(status["code"])).inc()
             metrics.LATENCY.labels(name).observe(elapsed)
+            _log_request(scope, name, status["code"], elapsed)
+
+
+def _log_request(scope: Scope, route: str, status: int, elapsed: float) -> None:
+    """Errors at info (4xx) or error (5xx) with the ids their responses show; successes at debug."""
+    ids = (scope.get("state") or {}).get("ids") or (None, None)
+    emit = log.error if status >= 500 else log.info if status >= 400 else log.debug
+    emit("request", method=scope["method"], path=scope["path"], route=route, status=status,
+         duration_ms=round(elapsed * 1000, 2), trace_id=ids[0], correlation_id=ids[1])
 
 
 def _not_found(request: Request, exc: Exception) -> Response:
