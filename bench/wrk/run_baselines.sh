@@ -11,7 +11,9 @@
 #
 # Every server is bound to 127.0.0.1 and stopped (by PID) when its config ends,
 # also on error/interrupt. Each wrk run is wrapped in `timeout`.
-# RSS of every server process is sampled with `ps -o rss` half-way through each run.
+# RSS of every server process is sampled with `ps -o rss` half-way through each run, and the CPU time of
+# the server's processes (utime+stime from /proc) is read around each run: $OUT/cpu.tsv holds
+# "label run server_ticks db_ticks wall_s clk_tck" (db_ticks is 0 here: no database).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,8 +31,11 @@ mkdir -p "$OUT"
 export WRK_BODY="${WRK_BODY:-client_id=bench-client&client_secret=bench-secret&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default}"
 RESULTS="$OUT/results.jsonl"
 RSS="$OUT/rss.tsv"
+CPU="$OUT/cpu.tsv"
+CLK_TCK="$(getconf CLK_TCK)"
 : >"$RESULTS"
 : >"$RSS"
+: >"$CPU"
 
 command -v wrk >/dev/null || { echo "wrk not found (apt-get install -y wrk)" >&2; exit 1; }
 
@@ -79,6 +84,14 @@ sample_rss() { # label run
   ps -o pid=,ppid=,rss=,args= --pid "$SERVER_PID" --ppid "$SERVER_PID" >>"$OUT/$label.ps.txt"
 }
 
+server_ticks() { # utime+stime of the server and its child processes, in clock ticks
+  local total=0 p v
+  for p in "$SERVER_PID" $(ps -o pid= --ppid "$SERVER_PID" || true); do
+    v="$(awk '{print $(NF-38) + $(NF-37)}' "/proc/$p/stat" 2>/dev/null)" && total=$((total + v))
+  done
+  echo "$total"
+}
+
 run_config() { # label port start-command...
   local label="$1" port="$2"; shift 2
   local url="http://127.0.0.1:$port/token"
@@ -92,10 +105,13 @@ run_config() { # label port start-command...
   local secs="${DURATION%s}"
   for run in $(seq "$RUNS"); do
     ( sleep "$((secs / 2))"; sample_rss "$label" "$run" ) &
-    local sampler=$!
+    local sampler=$! t0 c0
+    t0="$(date +%s.%N)"; c0="$(server_ticks)"
     WRK_LABEL="$label" WRK_JSON_FILE="$RESULTS" \
       timeout "$((secs + 60))" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" \
       -s "$HERE/post_form.lua" "$url" >>"$OUT/$label.wrk.txt" 2>&1
+    printf '%s\t%s\t%s\t0\t%s\t%s\n' "$label" "$run" "$(( $(server_ticks) - c0 ))" \
+      "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')" "$CLK_TCK" >>"$CPU"
     wait "$sampler" || true
     tail -n 1 "$RESULTS" >&2
   done

@@ -56,6 +56,7 @@ class RunningServer:
 def start_server(data_dir: Path, db_url: str | None = None, **settings: object) -> RunningServer:
     port = free_port()
     config = Settings(data_dir=data_dir, db=db_url, port=port, host="127.0.0.1", **settings)  # type: ignore[arg-type]
+    runtime_module.configure_logging(config.model_copy(update={"log_level": "warning"}))
     clock = ManualClock()
     rt = runtime_module.build(config, clock=clock)
     runtime_module.prepare(rt)
