@@ -14,7 +14,7 @@ from consentry.domain.directory import Tenant
 from consentry.errors import METHOD_NOT_ALLOWED, ConsentryError, entries_for_code
 from consentry.protocol import authorize, device, discovery
 from consentry.protocol.errors import token_error_answer
-from consentry.protocol.messages import Answer
+from consentry.protocol.messages import Answer, ProtocolRequest
 from consentry.services import directory
 from consentry.web import metrics
 from consentry.web.http import protocol_request, read_form, request_ids, runtime_of, to_response
@@ -87,28 +87,31 @@ async def authorize_endpoint(request: Request) -> Response:
     return render_outcome(request, outcome)
 
 
-async def token_endpoint(request: Request) -> Response:
+async def _post_only(request: Request) -> ProtocolRequest | Response:
+    """The neutral request of a POST-only endpoint, or the Entra-shaped error that replaces it."""
     if request.method != "POST":
         return token_error(request, ConsentryError(METHOD_NOT_ALLOWED, allowed="POST", method=request.method))
     try:
         form = await read_form(request)
     except ConsentryError as exc:
         return token_error(request, exc)
-    p = protocol_request(request, form, _segment(request))
+    return protocol_request(request, form, _segment(request))
+
+
+async def token_endpoint(request: Request) -> Response:
+    p = await _post_only(request)
+    if isinstance(p, Response):
+        return p
     answer = await run_in_threadpool(request.app.state.token_server.respond, p)
     if answer.status == 200:
-        metrics.TOKENS.labels(form.get("grant_type", "")[:64]).inc()
+        metrics.TOKENS.labels(p.form.get("grant_type", "")[:64]).inc()
     return to_response(answer, request)
 
 
 async def device_code_endpoint(request: Request) -> Response:
-    if request.method != "POST":
-        return token_error(request, ConsentryError(METHOD_NOT_ALLOWED, allowed="POST", method=request.method))
-    try:
-        form = await read_form(request)
-    except ConsentryError as exc:
-        return token_error(request, exc)
-    p = protocol_request(request, form, _segment(request))
+    p = await _post_only(request)
+    if isinstance(p, Response):
+        return p
     answer = await run_in_threadpool(device.device_authorization, runtime_of(request).ctx, p)
     return to_response(answer, request)
 

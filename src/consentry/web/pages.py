@@ -4,6 +4,7 @@ sign-out. Each form carries an anti-forgery token; pages finish interactions and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -131,52 +132,59 @@ async def device_page(request: Request) -> Response:
     return render(request, "device_code.html", user_code=request.query_params.get("otc", "")[:16])
 
 
-async def device_submit(request: Request) -> Response:
-    rt = runtime_of(request)
+@dataclass(frozen=True, slots=True)
+class _DeviceForm:
+    form: dict[str, str]
+    record: dict[str, Any]
+    user_code: str
+    app_name: str
+
+
+async def _device_form(request: Request) -> _DeviceForm | Response:
+    """A verified device-page form and the pending device code it names, or the page that says why not."""
+    ctx = runtime_of(request).ctx
     try:
         form = await read_form(request)
         ensure_csrf(request, form)
     except ConsentryError as exc:
         return error_page(request, exc)
     user_code = form.get("user_code", "")
-    record = await run_in_threadpool(tokens.find_pending_device_code, rt.ctx, user_code)
+    record = await run_in_threadpool(tokens.find_pending_device_code, ctx, user_code)
     if record is None:
         return render(request, "device_code.html", status=400, user_code=user_code[:16],
                       error=ConsentryError(USER_CODE_INVALID))
-    app = await run_in_threadpool(access_service.load_application, rt.ctx, record["client_app_id"])
+    app = await run_in_threadpool(access_service.load_application, ctx, record["client_app_id"])
+    return _DeviceForm(form, record, tokens.normalize_user_code(user_code),
+                       app.display_name if app else record["client_app_id"])
+
+
+async def device_submit(request: Request) -> Response:
+    device = await _device_form(request)
+    if isinstance(device, Response):
+        return device
     session = await run_in_threadpool(current_session, request)
-    if form.get("decision") in ("continue", "cancel") and session is not None:
-        return await _device_decide(request, record, session, form["decision"] == "continue")
     if session is None:
-        return render(request, "device_signin.html", user_code=tokens.normalize_user_code(user_code),
-                      app_name=app.display_name if app else record["client_app_id"])
-    return render(request, "device_confirm.html", user_code=tokens.normalize_user_code(user_code),
-                  app_name=app.display_name if app else record["client_app_id"], user=session.user)
+        return render(request, "device_signin.html", user_code=device.user_code, app_name=device.app_name)
+    if device.form.get("decision") in ("continue", "cancel"):
+        return await _device_decide(request, device.record, session, device.form["decision"] == "continue")
+    return render(request, "device_confirm.html", user_code=device.user_code, app_name=device.app_name,
+                  user=session.user)
 
 
 async def device_sign_in(request: Request) -> Response:
-    rt = runtime_of(request)
+    device = await _device_form(request)
+    if isinstance(device, Response):
+        return device
+    ctx = runtime_of(request).ctx
+    username = device.form.get("username", "")[:256]
     try:
-        form = await read_form(request)
-        ensure_csrf(request, form)
+        user = await run_in_threadpool(signin.authenticate_password, ctx, username, device.form.get("password", ""))
     except ConsentryError as exc:
-        return error_page(request, exc)
-    user_code = form.get("user_code", "")
-    record = await run_in_threadpool(tokens.find_pending_device_code, rt.ctx, user_code)
-    if record is None:
-        return render(request, "device_code.html", status=400, user_code=user_code[:16],
-                      error=ConsentryError(USER_CODE_INVALID))
-    app = await run_in_threadpool(access_service.load_application, rt.ctx, record["client_app_id"])
-    app_name = app.display_name if app else record["client_app_id"]
-    username = form.get("username", "")[:256]
-    try:
-        user = await run_in_threadpool(signin.authenticate_password, rt.ctx, username, form.get("password", ""))
-    except ConsentryError as exc:
-        return render(request, "device_signin.html", user_code=tokens.normalize_user_code(user_code),
-                      app_name=app_name, username=username, error=exc)
-    token, _ = await run_in_threadpool(tokens.start_session, rt.ctx, user)
-    response = render(request, "device_confirm.html", user_code=tokens.normalize_user_code(user_code),
-                      app_name=app_name, user=user)
+        return render(request, "device_signin.html", user_code=device.user_code, app_name=device.app_name,
+                      username=username, error=exc)
+    token, _ = await run_in_threadpool(tokens.start_session, ctx, user)
+    response = render(request, "device_confirm.html", user_code=device.user_code, app_name=device.app_name,
+                      user=user)
     set_session_cookie(response, request, token)
     return response
 
