@@ -16,7 +16,6 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from consentry.store import migrate
 from consentry.store.database import make_engine
@@ -168,16 +167,11 @@ def test_two_concurrent_upgrades_both_succeed(empty_engine: Engine) -> None:
         assert conn.execute(select(func.count()).select_from(text("alembic_version"))).scalar() == 1
 
 
-@pytest.mark.xfail(strict=True, raises=OperationalError, reason=(
-    "store bug: database._sqlite_pragmas runs PRAGMA journal_mode=WAL, which fails at once with 'database "
-    "is locked' (SQLite does not call the busy handler for it) while another connection is writing a file "
-    "not yet in WAL mode, as when two processes start on a new file. Remove this marker when "
-    "database.py retries it."))
 def test_upgrade_waits_for_another_process_creating_the_sqlite_file(
         new_database_url: Callable[[str], str]) -> None:
     url = new_database_url("sqlite")
     # Another process, part-way through creating the file: a write transaction, still in rollback mode.
-    creator = sqlite3.connect(make_url(url).database, isolation_level=None, check_same_thread=False)
+    creator = sqlite3.connect(str(make_url(url).database), isolation_level=None, check_same_thread=False)
     creator.execute("BEGIN IMMEDIATE")
     finish = threading.Timer(0.3, creator.execute, args=("COMMIT",))
     finish.start()

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event
@@ -77,7 +78,7 @@ def _application(tenant_id: str, **values: object) -> Application:
         publisher_name="Contoso", verified_publisher={"displayName": "Contoso", "verifiedPublisherId": "42"},
         created_at=NOW)
     defaults.update(values)
-    return Application(**defaults)  # type: ignore[arg-type]
+    return Application(**defaults)
 
 
 def _service_principal(tenant_id: str, app_id: str | None = None, names: tuple[str, ...] = (),
@@ -92,7 +93,7 @@ def _service_principal(tenant_id: str, app_id: str | None = None, names: tuple[s
         homepage="https://api.example", publisher_name="Contoso", sign_in_audience="AzureADMultipleOrgs",
         verified_publisher={}, notes="note", created_at=NOW)
     defaults.update(values)
-    return ServicePrincipal(**defaults)  # type: ignore[arg-type]
+    return ServicePrincipal(**defaults)
 
 
 def _grant(tenant_id: str, client_id: str, resource_id: str, principal_id: str | None,
@@ -185,10 +186,10 @@ def test_a_tenant_is_found_by_any_of_its_domains_in_any_case(uow: UnitOfWork) ->
         tx.tenants.add(tenant)
 
     with uow.begin() as tx:
-        assert tx.tenants.find_by_domain(f"CONTOSO-{slug}.EXAMPLE").id == tenant.id  # type: ignore[union-attr]
-        assert tx.tenants.find_by_domain(f"contoso-{slug}.example").id == tenant.id  # type: ignore[union-attr]
-        assert tx.tenants.find_by_domain(f"Contoso-{slug}.OnMicrosoft.Example").id == tenant.id  # type: ignore[union-attr]
-        assert tx.tenants.find(tenant.id).domains == tuple(d.lower() for d in tenant.domains)  # type: ignore[union-attr]
+        assert tx.tenants.find_by_domain(f"CONTOSO-{slug}.EXAMPLE").id == tenant.id
+        assert tx.tenants.find_by_domain(f"contoso-{slug}.example").id == tenant.id
+        assert tx.tenants.find_by_domain(f"Contoso-{slug}.OnMicrosoft.Example").id == tenant.id
+        assert tx.tenants.find(tenant.id).domains == tuple(d.lower() for d in tenant.domains)
 
 
 def test_an_unknown_tenant_or_domain_is_not_found(uow: UnitOfWork) -> None:
@@ -237,7 +238,7 @@ def test_a_group_lists_its_members_until_they_are_removed(uow: UnitOfWork, world
 
     with uow.begin() as tx:
         directory = tx.tenant(world.tenant.id).directory
-        assert directory.find_group(world.group.id).member_ids == (world.user.id,)  # type: ignore[union-attr]
+        assert directory.find_group(world.group.id).member_ids == (world.user.id,)
         assert directory.list_group_ids_of(world.other_user.id) == []
 
 
@@ -302,7 +303,7 @@ def test_a_removed_credential_is_gone(uow: UnitOfWork, world: World) -> None:
         apps = tx.tenant(world.tenant.id).apps
         assert apps.remove_password_credential(world.app.id, secret.key_id) == 1
         assert apps.remove_password_credential(world.app.id, secret.key_id) == 0
-        assert apps.find_application(world.app.id).password_credentials == ()  # type: ignore[union-attr]
+        assert apps.find_application(world.app.id).password_credentials == ()
 
 
 @pytest.mark.parametrize("spelling", [
@@ -338,9 +339,9 @@ def test_a_service_principal_is_found_by_its_new_names_after_they_change(
 
     with uow.begin() as tx:
         apps = tx.tenant(world.tenant.id).apps
-        assert apps.find_service_principal_by_name(new_name).id == world.resource.id  # type: ignore[union-attr]
+        assert apps.find_service_principal_by_name(new_name).id == world.resource.id
         assert apps.find_service_principal_by_name(old_name) is None
-        assert apps.find_service_principal_by_name(world.resource.app_id).id == world.resource.id  # type: ignore[union-attr]
+        assert apps.find_service_principal_by_name(world.resource.app_id).id == world.resource.id
 
 
 def test_a_tenant_has_one_service_principal_per_application(uow: UnitOfWork, world: World) -> None:
@@ -438,6 +439,44 @@ def test_another_tenant_cannot_change_or_remove_a_tenants_objects(
         assert a.grants.find_grant(world.user_grant.id) == world.user_grant
 
 
+def test_another_tenant_cannot_add_or_remove_a_tenants_credentials(
+        uow: UnitOfWork, world: World, other_tenant: Tenant) -> None:
+    secret = PasswordCredential(new_guid(), "stolen", "abc", "0" * 64, NOW, NOW + timedelta(days=1))
+    with uow.begin() as tx:
+        tx.tenant(world.tenant.id).apps.add_password_credential(world.app.id, secret)
+    with pytest.raises(LookupError), uow.begin() as tx:
+        tx.tenant(other_tenant.id).apps.add_password_credential(world.app.id, PasswordCredential(
+            new_guid(), "planted", "xyz", "1" * 64, NOW, NOW + timedelta(days=1)))
+    with uow.begin() as tx:
+        assert tx.tenant(other_tenant.id).apps.remove_password_credential(world.app.id, secret.key_id) == 0
+    with uow.read() as tx:
+        stored = tx.tenant(world.tenant.id).apps.find_application(world.app.id)
+        assert stored is not None
+        assert [c.key_id for c in stored.password_credentials] == [secret.key_id]
+
+
+def test_another_tenant_cannot_add_members_to_a_tenants_group(
+        uow: UnitOfWork, world: World, other_tenant: Tenant) -> None:
+    with pytest.raises(LookupError), uow.begin() as tx:
+        tx.tenant(other_tenant.id).directory.add_member(world.group.id, world.other_user.id)
+    with uow.read() as tx:
+        group = tx.tenant(world.tenant.id).directory.find_group(world.group.id)
+        assert group is not None
+        assert group.member_ids == (world.user.id,)
+
+
+def test_an_app_id_written_in_upper_case_is_found(uow: UnitOfWork, world: World) -> None:
+    app = _application(world.tenant.id)
+    with uow.begin() as tx:
+        scope = tx.tenant(world.tenant.id)
+        scope.apps.add_application(dataclasses.replace(app, app_id=app.app_id.upper()))
+        scope.apps.add_service_principal(_service_principal(world.tenant.id, app.app_id.upper()))
+    with uow.read() as tx:
+        scope = tx.tenant(world.tenant.id)
+        assert scope.apps.find_application_by_app_id(app.app_id) is not None
+        assert scope.apps.find_service_principal_by_app_id(app.app_id) is not None
+
+
 # -- single-use protocol state ---------------------------------------------------------------------------
 
 def _code(code_hash: str) -> dict[str, object]:
@@ -462,7 +501,7 @@ def test_an_authorization_code_is_redeemed_only_once(uow: UnitOfWork) -> None:
         assert tx.tokens.redeem_code(code_hash, NOW + HOUR) is True
     with uow.begin() as tx:
         assert tx.tokens.redeem_code(code_hash, NOW + 2 * HOUR) is False
-        assert tx.tokens.find_code(code_hash)["redeemed_at"] == NOW + HOUR  # type: ignore[index]
+        assert tx.tokens.find_code(code_hash)["redeemed_at"] == NOW + HOUR
 
 
 def test_concurrent_redemptions_of_one_code_have_one_winner(engine: Engine) -> None:
@@ -495,7 +534,7 @@ def test_a_refresh_token_is_spent_only_once(uow: UnitOfWork) -> None:
         assert tx.tokens.spend_refresh_token(token_hash, NOW) is True
     with uow.begin() as tx:
         assert tx.tokens.spend_refresh_token(token_hash, NOW) is False
-        assert tx.tokens.find_refresh_token(token_hash)["spent_at"] == NOW  # type: ignore[index]
+        assert tx.tokens.find_refresh_token(token_hash)["spent_at"] == NOW
 
 
 def test_a_revoked_refresh_token_cannot_be_spent(uow: UnitOfWork) -> None:
@@ -605,8 +644,8 @@ def engine_in_another_time_zone(postgres_module_url: str) -> Iterator[Engine]:
     engine = make_engine(postgres_module_url)
 
     @event.listens_for(engine, "connect")
-    def _time_zone(dbapi_conn: object, _record: object) -> None:
-        cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    def _time_zone(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
         cursor.execute("SET TIME ZONE 'Asia/Kolkata'")
         cursor.close()
 

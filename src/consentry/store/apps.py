@@ -104,7 +104,7 @@ class AppRepository(_ApplicationReader):
     # applications
     def add_application(self, app: Application) -> None:
         values = _application_values(app)
-        values["tenant_id"] = self.tenant_id
+        values.update(tenant_id=self.tenant_id, app_id=app.app_id.lower())
         self.conn.execute(insert(applications).values(**values))
 
     def find_application(self, object_id: str) -> Application | None:
@@ -132,17 +132,28 @@ class AppRepository(_ApplicationReader):
         self.conn.execute(delete(applications).where(applications.c.tenant_id == self.tenant_id,
                                                      applications.c.id == object_id))
 
+    def _owned(self, application_id: str) -> Any:
+        """The ids of this tenant's applications: a credential change never reaches another tenant's app."""
+        return select(applications.c.id).where(applications.c.tenant_id == self.tenant_id,
+                                               applications.c.id == application_id)
+
+    def _ensure_owned(self, application_id: str) -> None:
+        if self.conn.execute(self._owned(application_id)).first() is None:
+            raise LookupError(f"application {application_id} is not in tenant {self.tenant_id}")
+
     def add_password_credential(self, application_id: str, cred: PasswordCredential) -> None:
+        self._ensure_owned(application_id)
         self.conn.execute(insert(password_credentials).values(
             key_id=cred.key_id, application_id=application_id, display_name=cred.display_name, hint=cred.hint,
             secret_hash=cred.secret_hash, start=cred.start, end=cred.end))
 
     def remove_password_credential(self, application_id: str, key_id: str) -> int:
         return self.conn.execute(delete(password_credentials).where(
-            password_credentials.c.application_id == application_id,
+            password_credentials.c.application_id.in_(self._owned(application_id)),
             password_credentials.c.key_id == key_id)).rowcount
 
     def add_key_credential(self, application_id: str, cred: KeyCredential) -> None:
+        self._ensure_owned(application_id)
         self.conn.execute(insert(key_credentials).values(
             key_id=cred.key_id, application_id=application_id, display_name=cred.display_name, type=cred.type,
             usage=cred.usage, certificate_der=cred.certificate_der, thumbprint_sha1=cred.thumbprint_sha1,
@@ -150,12 +161,13 @@ class AppRepository(_ApplicationReader):
 
     def remove_key_credential(self, application_id: str, key_id: str) -> int:
         return self.conn.execute(delete(key_credentials).where(
-            key_credentials.c.application_id == application_id, key_credentials.c.key_id == key_id)).rowcount
+            key_credentials.c.application_id.in_(self._owned(application_id)),
+            key_credentials.c.key_id == key_id)).rowcount
 
     # service principals
     def add_service_principal(self, sp: ServicePrincipal) -> None:
         self.conn.execute(insert(service_principals).values(
-            id=sp.id, tenant_id=self.tenant_id, app_id=sp.app_id, display_name=sp.display_name,
+            id=sp.id, tenant_id=self.tenant_id, app_id=sp.app_id.lower(), display_name=sp.display_name,
             app_owner_organization_id=sp.app_owner_organization_id, account_enabled=sp.account_enabled,
             app_role_assignment_required=sp.app_role_assignment_required, tags=list(sp.tags),
             scopes=[scope_to_json(s) for s in sp.scopes], app_roles=[role_to_json(r) for r in sp.app_roles],

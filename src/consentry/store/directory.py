@@ -102,8 +102,8 @@ class DirectoryRepository:
                                                      groups.c.id == group_id)).first()
         if row is None:
             return None
-        members = self.conn.execute(select(group_members.c.member_id)
-                                    .where(group_members.c.group_id == group_id)).scalars().all()
+        members = self.conn.execute(select(group_members.c.member_id).where(
+            group_members.c.tenant_id == self.tenant_id, group_members.c.group_id == group_id)).scalars().all()
         return Group(row.id, row.tenant_id, row.display_name, row.description, as_utc(row.created_at),
                      tuple(members))
 
@@ -113,6 +113,10 @@ class DirectoryRepository:
         return [g for g in (self.find_group(i) for i in ids) if g is not None]
 
     def add_member(self, group_id: str, member_id: str) -> None:
+        owned = self.conn.execute(select(groups.c.id).where(groups.c.tenant_id == self.tenant_id,
+                                                            groups.c.id == group_id)).first()
+        if owned is None:
+            raise LookupError(f"group {group_id} is not in tenant {self.tenant_id}")
         self.conn.execute(insert(group_members).values(group_id=group_id, member_id=member_id,
                                                        tenant_id=self.tenant_id))
 
