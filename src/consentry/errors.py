@@ -274,3 +274,21 @@ INVALID_VALUE = _e(
 def entries_for_code(aadsts: int) -> list[CatalogEntry]:
     """Every catalog entry with this AADSTS number (some numbers cover several situations)."""
     return [e for e in globals().values() if isinstance(e, CatalogEntry) and e.aadsts == aadsts]
+
+
+# --- Microsoft Graph -------------------------------------------------------------------------------
+GRAPH_UNAUTHENTICATED = _e(
+    "graph_unauthenticated", None, "invalid_token", 401, "InvalidAuthenticationToken",
+    "{reason}", may_redirect=False)
+GRAPH_FORBIDDEN = _e(
+    "graph_forbidden", None, "access_denied", 403, "Authorization_RequestDenied",
+    "Insufficient privileges to complete the operation.", may_redirect=False)
+GRAPH_NOT_FOUND = _e(
+    "graph_not_found", None, "invalid_request", 404, "Request_ResourceNotFound",
+    "Resource '{id}' does not exist or one of its queried reference-property objects are not present.",
+    may_redirect=False)
+GRAPH_BAD_REQUEST = _e(
+    "graph_bad_request", None, "invalid_request", 400, "Request_BadRequest", "{reason}", may_redirect=False)
+GRAPH_UNSUPPORTED_QUERY = _e(
+    "graph_unsupported_query", None, "invalid_request", 400, "Request_UnsupportedQuery", "{reason}",
+    may_redirect=False)
