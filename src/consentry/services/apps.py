@@ -23,11 +23,13 @@ from consentry.domain.apps import (
 )
 from consentry.domain.builtin import find_builtin_application, owner_organization
 from consentry.domain.ids import new_guid
-from consentry.errors import CONFLICT, INVALID_VALUE, NOT_FOUND, ConsentryError
+from consentry.domain.odata import ODataQuery
+from consentry.errors import CONFLICT, GRAPH_NOT_FOUND, INVALID_VALUE, NOT_FOUND, ConsentryError
 from consentry.services import audit
 from consentry.services.audit import Target
 from consentry.services.context import Actor, ServiceContext
 from consentry.services.credentials import digest, new_client_secret
+from consentry.store.odata import Page
 from consentry.store.uow import TenantScope, Transaction
 
 SECRET_DEFAULT_LIFETIME = timedelta(days=180)
@@ -239,3 +241,21 @@ def delete_service_principal(ctx: ServiceContext, tenant_id: str, id_or_app_id: 
 
 def required_resource_access_for(resource_app_id: str, ids_and_types: list[tuple[str, str]]) -> RequiredResourceAccess:
     return RequiredResourceAccess(resource_app_id, tuple(ResourceAccess(i, t) for i, t in ids_and_types))
+
+
+def page_service_principals(ctx: ServiceContext, tenant_id: str,
+                            query: ODataQuery) -> tuple[list[ServicePrincipal], Page]:
+    with ctx.uow.read() as tx:
+        return tx.tenant(tenant_id).apps.page_service_principals(query)
+
+
+def find_service_principal(ctx: ServiceContext, tenant_id: str, object_id: str | None = None,
+                           app_id: str | None = None) -> ServicePrincipal:
+    """A service principal by object id or by appId (Graph's alternate key); 404 when absent."""
+    with ctx.uow.read() as tx:
+        scope = tx.tenant(tenant_id)
+        sp = (scope.apps.find_service_principal(object_id) if object_id
+              else scope.apps.find_service_principal_by_app_id(app_id or ""))
+    if sp is None:
+        raise ConsentryError(GRAPH_NOT_FOUND, id=object_id or app_id or "")
+    return sp

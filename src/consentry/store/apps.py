@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from odata_query import ast
 from sqlalchemy import Connection, delete, insert, select, update
 
 from consentry.domain.apps import Application, KeyCredential, PasswordCredential, ServicePrincipal
 from consentry.domain.clock import as_utc
+from consentry.domain.odata import ODataQuery
 from consentry.domain.scopes import resource_key
 from consentry.store.mapping import (
     role_from_json,
@@ -17,6 +19,7 @@ from consentry.store.mapping import (
     scope_from_json,
     scope_to_json,
 )
+from consentry.store.odata import Fields, Page, fetch_page, json_array_contains, lambda_value, to_where
 from consentry.store.tables import (
     applications,
     key_credentials,
@@ -207,6 +210,37 @@ class AppRepository(_ApplicationReader):
             service_principals.c.tenant_id == self.tenant_id).order_by(service_principals.c.display_name,
                                                                        service_principals.c.id))
         return [_sp(r) for r in rows]
+
+    def page_service_principals(self, query: ODataQuery) -> tuple[list[ServicePrincipal], Page]:
+        """One page of this tenant's service principals, filtered and sorted as Graph allows."""
+        sp = service_principals
+        base = select(sp).where(sp.c.tenant_id == self.tenant_id)
+        if query.filter is not None:
+            base = base.where(to_where(query.filter, self._sp_fields()))
+        order = [sp.c.display_name, sp.c.id] if query.orderby else [sp.c.id]
+        descending = bool(query.orderby and query.orderby[0][1])
+        page = fetch_page(self.conn, base, order, descending=descending, after=query.after, limit=query.top,
+                          count=query.count)
+        return [_sp(r) for r in page.rows], page
+
+    def _sp_fields(self) -> Fields:
+        sp = service_principals
+
+        def by_name(lam: ast.Lambda, _node: ast.CollectionLambda) -> Any:
+            value = lambda_value(lam)
+            return sp.c.id.in_(select(service_principal_names.c.service_principal_id).where(
+                service_principal_names.c.tenant_id == self.tenant_id,
+                service_principal_names.c.name == resource_key(str(value))))
+
+        def by_tag(lam: ast.Lambda, _node: ast.CollectionLambda) -> Any:
+            return json_array_contains(self.conn, sp.c.tags, lambda_value(lam))
+
+        return Fields({"id": sp.c.id, "appId": sp.c.app_id, "displayName": sp.c.display_name,
+                       "accountEnabled": sp.c.account_enabled,
+                       "appRoleAssignmentRequired": sp.c.app_role_assignment_required,
+                       "appOwnerOrganizationId": sp.c.app_owner_organization_id,
+                       "publisherName": sp.c.publisher_name},
+                      {"servicePrincipalNames": by_name, "tags": by_tag})
 
     def update_service_principal(self, object_id: str, **values: Any) -> None:
         self.conn.execute(update(service_principals).where(

@@ -11,6 +11,7 @@ from typing import Any
 
 from odata_query import ast
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, not_, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import JSONB
 
 from consentry.errors import GRAPH_UNSUPPORTED_QUERY, ConsentryError
 
@@ -116,3 +117,11 @@ def fetch_page(conn: Connection, query: Select[Any], order: Sequence[Any], *, de
     rows = rows[:limit]
     next_after = tuple(getattr(rows[-1], c.key) for c in order) if more and rows else None
     return Page(rows, next_after, total)
+
+
+def json_array_contains(conn: Connection, column: Any, value: Any) -> ColumnElement[bool]:
+    """``value`` is an element of the JSON array in ``column`` (SQLite json_each; PostgreSQL jsonb ``@>``)."""
+    if conn.dialect.name == "postgresql":
+        return column.cast(JSONB).contains([value])
+    each = func.json_each(column).table_valued("value").alias("element")
+    return select(1).select_from(each).where(each.c.value == value).exists()

@@ -31,6 +31,7 @@ from consentry.protocol.token import TokenServer
 from consentry.runtime import Runtime
 from consentry.services import health
 from consentry.web import metrics, oauth, pages
+from consentry.web.graph.app import create_graph_app
 from consentry.web.http import request_ids
 
 log = structlog.get_logger("consentry.http")
@@ -106,7 +107,7 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-def routes() -> list[Route | Mount]:
+def routes(runtime: Runtime) -> list[Route | Mount]:
     t = "/{tenant}"
     return [
         Route("/healthz", healthz, name="healthz"),
@@ -135,6 +136,7 @@ def routes() -> list[Route | Mount]:
         Route(t + "/login", pages.sign_in_page, name="signin_page", methods=["GET"]),
         Route(t + "/login", pages.sign_in_submit, name="signin_submit", methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        Mount("/v1.0", app=create_graph_app(runtime), name="graph"),
     ]
 
 
@@ -163,7 +165,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 def create_app(runtime: Runtime) -> Starlette:
-    app = Starlette(routes=routes(), middleware=[Middleware(ObserveMiddleware)], lifespan=lifespan,
+    app = Starlette(routes=routes(runtime), middleware=[Middleware(ObserveMiddleware)], lifespan=lifespan,
                     exception_handlers={HTTPException: _not_found, Exception: _server_error})
     app.state.runtime = runtime
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
