@@ -337,3 +337,25 @@ directory_version = Table(
     Column("id", Integer, primary_key=True),
     Column("version", Integer, nullable=False),
 )
+
+delegated_permission_classifications = Table(
+    "delegated_permission_classifications", metadata,
+    _guid("id", primary_key=True),
+    _guid("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    _guid("service_principal_id", ForeignKey("service_principals.id", ondelete="CASCADE"), nullable=False),
+    _guid("permission_id", nullable=False),
+    Column("permission_name", String(128), nullable=False),
+    Column("classification", String(16), nullable=False),
+    UniqueConstraint("service_principal_id", "permission_id"),
+)
+
+deleted_objects = Table(
+    "deleted_objects", metadata,
+    _guid("id", primary_key=True),  # the deleted object's own id
+    _guid("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("object_type", String(32), nullable=False),  # servicePrincipal | application
+    Column("display_name", String(256), nullable=False),
+    _ts("deleted_at"),
+    Column("payload", JSON, nullable=False),  # the object with what was removed with it (grants, assignments)
+    Index("ix_deleted_objects_tenant_type", "tenant_id", "object_type", "id"),
+)
