@@ -7,7 +7,8 @@
 # Env: RUNS (3), DURATION (10s), THREADS (2), CONNECTIONS (16), WARMUP (2s, 0 = none),
 #      PYTHON (repo .venv python), OUT (results dir, default: mktemp -d),
 #      WRK_BODY (form body sent to every server; default below),
-#      BASE_PORT (18101: the configs listen on BASE_PORT .. BASE_PORT+3).
+#      BASE_PORT (18101: the configs listen on BASE_PORT .. BASE_PORT+3),
+#      READY_TIMEOUT (30: seconds for a server to answer a token request; then one more start).
 #
 # Every server is bound to 127.0.0.1 and stopped (by PID) when its config ends,
 # also on error/interrupt. Each wrk run is wrapped in `timeout`.
@@ -27,6 +28,7 @@ PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 [ -x "$PYTHON" ] || PYTHON=python3
 OUT="${OUT:-$(mktemp -d -t consentry-bench.XXXXXX)}"
 BASE_PORT="${BASE_PORT:-18101}"
+READY_TIMEOUT="${READY_TIMEOUT:-30}"
 mkdir -p "$OUT"
 export WRK_BODY="${WRK_BODY:-client_id=bench-client&client_secret=bench-secret&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default}"
 RESULTS="$OUT/results.jsonl"
@@ -58,7 +60,7 @@ trap stop_server EXIT
 trap 'stop_server; exit 143' INT TERM
 
 wait_ready() { # url
-  for _ in $(seq 300); do
+  for _ in $(seq "$((READY_TIMEOUT * 5))"); do
     code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST \
       -H 'Content-Type: application/x-www-form-urlencoded' --data "$WRK_BODY" "$1" || true)"
     [ "$code" = "200" ] && return 0
@@ -96,9 +98,17 @@ run_config() { # label port start-command...
   local label="$1" port="$2"; shift 2
   local url="http://127.0.0.1:$port/token"
   echo "== $label: $*" >&2
-  "$@" >"$OUT/$label.server.log" 2>&1 &
-  SERVER_PID=$!
-  wait_ready "$url"
+  : >"$OUT/$label.server.log"
+  # A server that has not answered within READY_TIMEOUT is stopped and started once more (node has been
+  # seen, rarely, to hang during start-up on this shared machine).
+  for attempt in 1 2; do
+    "$@" >>"$OUT/$label.server.log" 2>&1 &
+    SERVER_PID=$!
+    if wait_ready "$url"; then break; fi
+    stop_server
+    echo "$label: not ready (attempt $attempt), see $OUT/$label.server.log" >&2
+    [ "$attempt" = 2 ] && return 1
+  done
   if [ "$WARMUP" != "0" ]; then
     timeout 60 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/post_form.lua" "$url" >/dev/null
   fi

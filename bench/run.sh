@@ -1,0 +1,394 @@
+#!/usr/bin/env bash
+# Consentry's benchmark: `make bench` (see bench/README.md for what is measured and why).
+#
+# In one run, all on 127.0.0.1:
+#   1. argon2id bound: verifications/s with the configured parameters in W processes (bench/signin_load.py argon2)
+#   2. baselines: bare RS256 endpoint with 1 and 2 workers, node-oidc-provider (bench/wrk/run_baselines.sh)
+#   3. Consentry, for each backend (SQLite, PostgreSQL in a fresh database) x workers (1, 2), seeded by
+#      bench/seed.py before the server starts (`consentry serve --http`):
+#        client-credentials tokens/s with wrk (bench/wrk/post_form.lua), then
+#        authorization-code + PKCE sign-ins/s (bench/signin_load.py load);
+#      RSS of every server process sampled half-way through each run.
+#   4. the table, the target ratios and bench/results/<timestamp>.json (bench/wrk/report.py).
+#
+# Environment (defaults in brackets):
+#   BENCH_DURATION [10]  seconds per measured run      BENCH_RUNS [3]       runs per configuration (median)
+#   BENCH_WARMUP [2]     seconds of warm-up per config  BENCH_THREADS [2], BENCH_CONNECTIONS [16]  wrk -t/-c
+#   BENCH_SIGNIN_CONCURRENCY [8]  virtual users of the sign-in load
+#   BENCH_WORKERS ["1 2"]  BENCH_BACKENDS ["sqlite postgresql"]
+#   BENCH_BASELINES ["bare_jwt-w1 bare_jwt-w2 node-oidc-provider"] (also: node-oidc-provider-w2)
+#   BENCH_PHASES ["argon2 baselines cc signin"]  any subset
+#   BENCH_PG_ADMIN_URL [postgresql://postgres@127.0.0.1:5432/test]  where CREATE/DROP DATABASE run
+#   BENCH_RESULTS_DIR [bench/results]  BENCH_KEEP_DATA [0]  keep the SQLite data directories
+#   BENCH_QUIET_WAIT [0]  seconds to wait, at most, for other processes to use <= BENCH_QUIET_MAX [15] % CPU
+#   CONSENTRY_* (e.g. CONSENTRY_ARGON2_TIME_COST, CONSENTRY_LOG_LEVEL) reach the seed, the bound and the server.
+#
+# Every server is stopped by PID when its configuration ends, and on error or interrupt (trap); the
+# PostgreSQL database is dropped at the end. Exit status 1 when any run saw a non-2xx response, a socket
+# error or a failed sign-in.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+cd "$ROOT"
+
+DURATION="${BENCH_DURATION:-10}"
+RUNS="${BENCH_RUNS:-3}"
+WARMUP="${BENCH_WARMUP:-2}"
+THREADS="${BENCH_THREADS:-2}"
+CONNECTIONS="${BENCH_CONNECTIONS:-16}"
+SIGNIN_CONCURRENCY="${BENCH_SIGNIN_CONCURRENCY:-8}"
+WORKERS_LIST="${BENCH_WORKERS:-1 2}"
+BACKENDS="${BENCH_BACKENDS:-sqlite postgresql}"
+BASELINES="${BENCH_BASELINES:-bare_jwt-w1 bare_jwt-w2 node-oidc-provider}"
+PHASES=" ${BENCH_PHASES:-argon2 baselines cc signin} "
+PG_ADMIN_URL="${BENCH_PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/test}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+CONSENTRY="${CONSENTRY:-$ROOT/.venv/bin/consentry}"
+RESULTS_DIR="${BENCH_RESULTS_DIR:-$ROOT/bench/results}"
+TS="$(date -u +%Y%m%dT%H%M%SZ)"
+RUN_DIR="$RESULTS_DIR/$TS"          # logs and raw JSON lines of this run
+OUT_JSON="$RESULTS_DIR/$TS.json"
+RESULTS="$RUN_DIR/results.jsonl"
+RSS="$RUN_DIR/rss.tsv"
+CPU="$RUN_DIR/cpu.tsv"
+CLK_TCK="$(getconf CLK_TCK)"
+PG_DB="bench_$(echo "$TS" | tr 'A-Z' 'a-z')"
+PG_URL="${PG_ADMIN_URL%/*}/$PG_DB"
+
+phase() { [[ "$PHASES" == *" $1 "* ]]; }
+exec 3>&2  # the progress log, also from a trap that fires while a helper's output is redirected
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
+die() { log "ERROR: $*"; exit 1; }
+
+command -v wrk >/dev/null || die "wrk not found (apt-get install -y wrk)"
+command -v curl >/dev/null || die "curl not found"
+[ -x "$PYTHON" ] || die "$PYTHON not found (make test-deps: pip install -e '.[test]')"
+[ -x "$CONSENTRY" ] || die "$CONSENTRY not found"
+mkdir -p "$RUN_DIR"
+: >"$RESULTS"
+: >"$RSS"
+: >"$CPU"
+
+# --------------------------------------------------------------------------- processes and cleanup --
+FAILED=0        # set when a step failed but the run went on; the exit status is then 1
+SERVER_PID=""   # the Consentry server being measured
+CHILD_PID=""    # a long-running helper (baseline script, load generator) we wait on
+PG_CREATED=0
+DATA_DIRS=()
+
+stop_pid() { # pid: TERM, wait up to 5 s, then KILL it and its children
+  local pid="$1"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    for c in $(ps -o pid= --ppid "$pid"); do kill -KILL "$c" 2>/dev/null || true; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+stop_server() { stop_pid "$SERVER_PID"; SERVER_PID=""; }
+
+pg() { # SQL statement against the admin database
+  "$PYTHON" - "$PG_ADMIN_URL" "$1" <<'EOF'
+import sys, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True, connect_timeout=10) as conn:
+    conn.execute(sys.argv[2])
+EOF
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_pid "$CHILD_PID"
+  stop_server
+  if [ "$PG_CREATED" = 1 ]; then
+    pg "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" && log "dropped database $PG_DB" \
+      || log "could not drop database $PG_DB"
+  fi
+  if [ "${BENCH_KEEP_DATA:-0}" = 0 ]; then
+    for d in "${DATA_DIRS[@]+"${DATA_DIRS[@]}"}"; do rm -rf "$d"; done
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 143' INT TERM
+
+run_child() { # run a helper in the background and wait for it, so that a signal reaches our trap at once
+  "$@" &
+  CHILD_PID=$!
+  local rc=0
+  wait "$CHILD_PID" || rc=$?
+  CHILD_PID=""
+  return "$rc"
+}
+
+free_port() {
+  "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# ------------------------------------------------------------------------------------ measurements --
+cpu_busy_percent() { # CPU busy % over 3 s of every process on the machine (how noisy is it before we start?)
+  "$PYTHON" - <<'EOF'
+import time
+def snap():
+    with open("/proc/stat") as fh:
+        v = [int(x) for x in fh.readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+t0, i0 = snap(); time.sleep(3); t1, i1 = snap()
+print(round(100 * (1 - (i1 - i0) / max(1, t1 - t0)), 1))
+EOF
+}
+
+sample_rss() { # label run: RSS of the server and each of its child processes
+  local label="$1" run="$2" pid="$SERVER_PID" total=0 role
+  [ -n "$pid" ] || return 0
+  local children
+  children="$( (ps -o pid= --ppid "$pid" || true) | tr -d ' ')"
+  {
+    while read -r p _ppid rss args; do
+      if [ "$p" = "$pid" ]; then role=main; [ -z "$children" ] && role=worker
+      elif [[ "$args" == *resource_tracker* ]]; then role=resource_tracker
+      else role=worker; fi
+      printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$run" "$p" "$rss" "$role"
+      total=$((total + rss))
+    done < <(ps -o pid=,ppid=,rss=,args= --pid "$pid" --ppid "$pid" || true)
+    printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$run" "-" "$total" "total"
+  } >>"$RSS"
+}
+
+wait_token() { # url body: until the token endpoint answers 200 with an access token carrying the role
+  local url="$1" body="$2" out="$RUN_DIR/token-check.json" code=""
+  for _ in $(seq 150); do
+    code="$(curl -s -o "$out" -w '%{http_code}' --max-time 5 -X POST \
+      -H 'Content-Type: application/x-www-form-urlencoded' --data "$body" "$url" || true)"
+    [ "$code" = 200 ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { log "ERROR: the server exited; see its log"; return 1; }
+    sleep 0.2
+  done
+  [ "$code" = 200 ] || { log "ERROR: token request to $url answered $code: $(head -c 300 "$out")"; return 1; }
+  "$PYTHON" - "$out" "$3" <<'EOF' || { log "ERROR: the token from $url is not what the benchmark expects"; return 1; }
+import base64, json, sys
+body = json.load(open(sys.argv[1]))
+payload = body["access_token"].split(".")[1]
+claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+assert body["token_type"] == "Bearer", body
+assert sys.argv[2] in claims.get("roles", []), claims
+EOF
+}
+
+brief() { "$PYTHON" "$HERE/wrk/report.py" --brief "$RESULTS"; }
+
+proc_ticks() { # pid...: their utime+stime in clock ticks (fields counted from the end: comm may hold spaces)
+  local total=0 p v
+  for p in "$@"; do
+    v="$(awk '{print $(NF-38) + $(NF-37)}' "/proc/$p/stat" 2>/dev/null)" && total=$((total + v))
+  done
+  echo "$total"
+}
+server_ticks() { proc_ticks "$SERVER_PID" $(ps -o pid= --ppid "$SERVER_PID" || true); }
+db_ticks() { if [ "$1" = postgresql ]; then proc_ticks $(ps -C postgres -o pid= || true); else echo 0; fi; }
+CPU_T0="" CPU_S0="" CPU_D0=""
+cpu_start() { CPU_T0="$(date +%s.%N)"; CPU_S0="$(server_ticks)"; CPU_D0="$(db_ticks "$1")"; }
+cpu_stop() { # label round backend: append "label round server_ticks db_ticks wall_s clk_tck" to cpu.tsv
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(( $(server_ticks) - CPU_S0 ))" "$(( $(db_ticks "$3") - CPU_D0 ))" \
+    "$(awk -v a="$CPU_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')" "$CLK_TCK" >>"$CPU"
+}
+
+run_wrk() { # label url round backend: one measured run (after a warm-up), RSS sampled half-way through
+  local label="$1" url="$2" round="$3" backend="$4"
+  timeout $((WARMUP + 60)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" \
+    -s "$HERE/wrk/post_form.lua" "$url" >/dev/null 2>&1 || true
+  ( sleep $((DURATION / 2)); sample_rss "$label" "$round" ) &
+  local sampler=$!
+  cpu_start "$backend"
+  WRK_LABEL="$label" WRK_JSON_FILE="$RESULTS" run_child timeout $((DURATION + 60)) \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$HERE/wrk/post_form.lua" "$url" \
+    >>"$RUN_DIR/$label.wrk.txt" 2>&1 || { FAILED=1; log "ERROR: wrk failed (see $RUN_DIR/$label.wrk.txt)"; }
+  cpu_stop "$label" "$round" "$backend"
+  wait "$sampler" || true
+  log "$label round $round: $(brief)"
+}
+
+run_signins() { # label base-url seed-file round backend: a warm-up, then one measured run
+  local label="$1" base="$2" seed="$3" round="$4" backend="$5" signin_warmup=1
+  run_child "$PYTHON" "$HERE/signin_load.py" load --base-url "$base" --seed "$seed" \
+    --concurrency "$SIGNIN_CONCURRENCY" --duration "$WARMUP" --warmup 0 --label "$label-warmup" \
+    >>"$RUN_DIR/$label.txt" 2>&1 || true
+  ( sleep $((signin_warmup + DURATION / 2)); sample_rss "$label" "$round" ) &
+  local sampler=$!
+  cpu_start "$backend"
+  run_child "$PYTHON" "$HERE/signin_load.py" load --base-url "$base" --seed "$seed" \
+    --concurrency "$SIGNIN_CONCURRENCY" --duration "$DURATION" --warmup "$signin_warmup" --label "$label" \
+    --json-file "$RESULTS" >>"$RUN_DIR/$label.txt" 2>&1 \
+    || { FAILED=1; log "ERROR: the sign-in load failed (see $RUN_DIR/$label.txt)"; }
+  cpu_stop "$label" "$round" "$backend"
+  wait "$sampler" || true
+  log "$label round $round: $(brief)"
+}
+
+seed_field() { "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+consentry_config() { # backend workers data-dir seed-file db-url round
+  local backend="$1" workers="$2" data="$3" seed="$4" db="$5" round="$6" port label
+  port="$(free_port)"
+  label="$backend-w$workers"
+  local args=(serve --http --port "$port" --workers "$workers" --data-dir "$data")
+  [ -n "$db" ] && args+=(--db "$db")
+  log "== Consentry $label (round $round): consentry ${args[*]}"
+  "$CONSENTRY" "${args[@]}" >>"$RUN_DIR/consentry-$label.log" 2>&1 3>&- &
+  SERVER_PID=$!
+  local tenant body base="http://127.0.0.1:$port"
+  tenant="$(seed_field "$seed" tenant_id)"
+  body="$("$PYTHON" -c 'import json, sys, urllib.parse; s = json.load(open(sys.argv[1])); print(urllib.parse.urlencode({"client_id": s["cc_client_id"], "client_secret": s["cc_client_secret"], "grant_type": "client_credentials", "scope": s["cc_scope"]}))' "$seed")"
+  local url="$base/$tenant/oauth2/v2.0/token"
+  if ! wait_token "$url" "$body" "$(seed_field "$seed" cc_role)"; then
+    FAILED=1; stop_server; log "ERROR: skipping Consentry $label in round $round (see $RUN_DIR/consentry-$label.log)"
+    return 0
+  fi
+  # The port answers as soon as one worker is up: wait (bounded) for the others before measuring.
+  if [ "$workers" -gt 1 ]; then
+    for _ in $(seq 100); do
+      [ "$( (ps -o args= --ppid "$SERVER_PID" || true) | grep -vc resource_tracker)" -ge "$workers" ] && break
+      sleep 0.1
+    done
+    sleep 1
+  fi
+  if phase cc; then WRK_BODY="$body" run_wrk "cc-$label" "$url" "$round" "$backend"; fi
+  if phase signin; then run_signins "signin-$label" "$base" "$seed" "$round" "$backend"; fi
+  stop_server
+}
+
+# ------------------------------------------------------------------------------------------- the run --
+# Configurations are measured in rounds (each round runs every configuration once), so that a change in
+# the machine's background load during the run touches every configuration alike, and the ratios compare
+# figures taken minutes apart at most.
+log "Consentry benchmark $TS: $RUNS rounds x ${DURATION}s per configuration, warm-up ${WARMUP}s; output $RUN_DIR"
+BACKGROUND_BEFORE="$(cpu_busy_percent)"
+log "background CPU use before starting: ${BACKGROUND_BEFORE}% (other processes on this machine)"
+quiet_deadline=$(( $(date +%s) + ${BENCH_QUIET_WAIT:-0} ))
+while awk -v b="$BACKGROUND_BEFORE" -v m="${BENCH_QUIET_MAX:-15}" 'BEGIN { exit !(b > m) }' \
+    && [ "$(date +%s)" -lt "$quiet_deadline" ]; do
+  log "waiting for the machine to quieten (busy ${BACKGROUND_BEFORE}% > ${BENCH_QUIET_MAX:-15}%)"
+  sleep 5
+  BACKGROUND_BEFORE="$(cpu_busy_percent)"
+done
+STARTED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
+declare -A DATA SEED DB
+if phase cc || phase signin; then
+  for backend in $BACKENDS; do
+    DATA[$backend]="$RUN_DIR/data-$backend"
+    DATA_DIRS+=("${DATA[$backend]}")
+    DB[$backend]=""
+    case "$backend" in
+      sqlite) ;;
+      postgresql)
+        pg "CREATE DATABASE \"$PG_DB\"" || die "cannot create database $PG_DB at $PG_ADMIN_URL"
+        PG_CREATED=1
+        DB[$backend]="$PG_URL"
+        log "created database $PG_DB" ;;
+      *) die "unknown backend $backend (sqlite, postgresql)" ;;
+    esac
+    SEED[$backend]="$RUN_DIR/seed-$backend.json"
+    log "seeding $backend"
+    "$PYTHON" "$HERE/seed.py" --data-dir "${DATA[$backend]}" ${DB[$backend]:+--db "${DB[$backend]}"} \
+      --users "$SIGNIN_CONCURRENCY" >"${SEED[$backend]}" || die "bench/seed.py failed for $backend"
+  done
+fi
+
+for round in $(seq "$RUNS"); do
+  log "=== round $round of $RUNS"
+  if phase argon2; then
+    for w in $WORKERS_LIST; do
+      run_child "$PYTHON" "$HERE/signin_load.py" argon2 --processes "$w" --duration "$DURATION" \
+        --label "argon2-p$w" --json-file "$RESULTS" >>"$RUN_DIR/argon2.txt" 2>&1 || die "argon2 bound failed"
+      log "argon2-p$w round $round: $(brief)"
+    done
+  fi
+  if phase baselines; then
+    log "== baselines (round $round): $BASELINES"
+    # shellcheck disable=SC2086
+    OUT="$RUN_DIR/baselines-$round" RUNS=1 DURATION="${DURATION}s" WARMUP="${WARMUP}s" THREADS="$THREADS" \
+      CONNECTIONS="$CONNECTIONS" PYTHON="$PYTHON" BASE_PORT="$(free_port)" \
+      run_child bash "$HERE/wrk/run_baselines.sh" $BASELINES >"$RUN_DIR/baselines-$round.txt" \
+      || { FAILED=1; log "ERROR: baselines failed in round $round (see $RUN_DIR/baselines-$round/); going on"; }
+  fi
+  if phase cc || phase signin; then
+    for backend in $BACKENDS; do
+      for w in $WORKERS_LIST; do
+        consentry_config "$backend" "$w" "${DATA[$backend]}" "${SEED[$backend]}" "${DB[$backend]}" "$round"
+      done
+    done
+  fi
+done
+
+BACKGROUND_AFTER="$(cpu_busy_percent)"
+log "background CPU use after the run: ${BACKGROUND_AFTER}%"
+
+# ------------------------------------------------------------------------------------------ report --
+META="$RUN_DIR/meta.json"
+BENCH_TS="$TS" BENCH_STARTED_AT="$STARTED_AT" BG_BEFORE="$BACKGROUND_BEFORE" BG_AFTER="$BACKGROUND_AFTER" \
+  DURATION="$DURATION" RUNS="$RUNS" WARMUP="$WARMUP" THREADS="$THREADS" CONNECTIONS="$CONNECTIONS" \
+  SIGNIN_CONCURRENCY="$SIGNIN_CONCURRENCY" WORKERS_LIST="$WORKERS_LIST" BACKENDS="$BACKENDS" \
+  BASELINES="$BASELINES" PG_ADMIN_URL="$PG_ADMIN_URL" RUN_DIR="$RUN_DIR" \
+  "$PYTHON" - >"$META" <<'EOF'
+import json, os, platform, subprocess, sys
+from datetime import datetime, timezone
+
+from consentry.config import Settings
+
+def out(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:
+        return None
+
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), None)
+mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+try:
+    import psycopg
+    with psycopg.connect(os.environ["PG_ADMIN_URL"], connect_timeout=5) as c:
+        pg = c.execute("SHOW server_version").fetchone()[0]
+except Exception:
+    pg = None
+try:
+    os_name = next(l.split("=", 1)[1].strip().strip('"') for l in open("/etc/os-release") if l.startswith("PRETTY_NAME"))
+except Exception:
+    os_name = platform.platform()
+s = Settings()
+e = os.environ
+print(json.dumps({
+    "timestamp": e["BENCH_TS"], "started_at": e["BENCH_STARTED_AT"],
+    "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    "background_cpu_before": float(e["BG_BEFORE"]), "background_cpu_after": float(e["BG_AFTER"]),
+    "machine": {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem / 1024 / 1024, 1), "os": os_name,
+                "kernel": platform.release(), "python": platform.python_version(), "node": out("node", "--version"),
+                "postgresql": pg, "wrk": (out("wrk", "-v") or "").split(" Copyright")[0] or None,
+                "git_commit": out("git", "rev-parse", "--short", "HEAD"),
+                "git_dirty": bool(out("git", "status", "--porcelain", "--", "src"))},
+    "params": {"duration_s": int(e["DURATION"]), "runs": int(e["RUNS"]), "warmup_s": int(e["WARMUP"]),
+               "wrk_threads": int(e["THREADS"]), "wrk_connections": int(e["CONNECTIONS"]),
+               "signin_concurrency": int(e["SIGNIN_CONCURRENCY"]), "workers": e["WORKERS_LIST"].split(),
+               "backends": e["BACKENDS"].split(), "baselines": e["BASELINES"].split(),
+               "argon2": {"time_cost": s.argon2_time_cost, "memory_kib": s.argon2_memory_kib,
+                          "parallelism": s.argon2_parallelism},
+               "consentry_log_level": s.log_level, "transport": "plain HTTP on loopback (consentry serve --http)"},
+    "raw_dir": e["RUN_DIR"],
+}))
+EOF
+
+results=("$RESULTS")
+rss=("$RSS")
+for f in "$RUN_DIR"/baselines-*/results.jsonl; do [ -f "$f" ] && results+=("$f"); done
+for f in "$RUN_DIR"/baselines-*/rss.tsv; do [ -f "$f" ] && rss+=("$f"); done
+cpu=("$CPU")
+for f in "$RUN_DIR"/baselines-*/cpu.tsv; do [ -f "$f" ] && cpu+=("$f"); done
+echo
+rc=0
+"$PYTHON" "$HERE/wrk/report.py" --results "${results[@]}" --rss "${rss[@]}" --cpu "${cpu[@]}" --meta "$META" --out "$OUT_JSON" || rc=$?
+echo
+log "results: $OUT_JSON (raw: $RUN_DIR)"
+[ "$FAILED" = 0 ] || { log "some steps failed (see the ERROR lines above)"; rc=1; }
+exit "$rc"
