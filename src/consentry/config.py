@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19 * 1024
     argon2_parallelism: int = 1
+    directory_cache_recheck_ms: int = 1000
     log_level: str = "info"
     log_json: bool = True
 

@@ -5,6 +5,7 @@ interactions, sessions and refresh tokens past their lifetime) and retired signi
 
 from __future__ import annotations
 
+from consentry.services import deleted_items
 from consentry.services.context import ServiceContext
 
 
@@ -13,3 +14,4 @@ def purge_expired_state(ctx: ServiceContext) -> None:
     with ctx.uow.begin() as tx:
         tx.tokens.purge_expired(now)
         tx.keys.purge(now)
+    deleted_items.purge_expired(ctx)  # deleted items past their 30 days (its own transaction)

@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
-from dataclasses import replace
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
+from sqlalchemy.exc import IntegrityError
 
 from consentry.domain.apps import (
     INTEGRATED_APP_TAG,
     SIGN_IN_AUDIENCES,
     Application,
+    AppRole,
     KeyCredential,
     PasswordCredential,
+    PermissionScope,
     RequiredResourceAccess,
     ResourceAccess,
     ServicePrincipal,
     service_principal_names,
 )
-from consentry.domain.builtin import find_builtin_application, owner_organization
-from consentry.domain.ids import new_guid
+from consentry.domain.builtin import builtin_applications, find_builtin_application, owner_organization
+from consentry.domain.ids import is_guid, new_guid
 from consentry.domain.odata import ODataQuery
+from consentry.domain.scopes import resource_key
 from consentry.errors import CONFLICT, GRAPH_NOT_FOUND, INVALID_VALUE, NOT_FOUND, ConsentryError
 from consentry.services import audit
 from consentry.services.audit import Target
@@ -33,6 +43,45 @@ from consentry.store.odata import Page
 from consentry.store.uow import TenantScope, Transaction
 
 SECRET_DEFAULT_LIFETIME = timedelta(days=180)
+PROOF_AUDIENCE = "00000002-0000-0000-c000-000000000000"  # what addKey/removeKey proofs are addressed to
+PROOF_MAX_LIFETIME = timedelta(minutes=10)
+PROOF_SKEW = timedelta(minutes=5)
+_PROOF_JWS = jws.JWSRegistry(algorithms=["RS256", "PS256"])
+GRAPH_SECRET_LIFETIME = timedelta(days=730)  # addPassword without endDateTime: "startDateTime + 2 years"
+CERTIFICATE_CHANGES = "Update application – Certificates and secrets management"
+UPDATABLE = frozenset({"display_name", "sign_in_audience", "web_redirect_uris", "homepage_url", "spa_redirect_uris",
+                       "public_client_redirect_uris", "is_fallback_public_client", "identifier_uris",
+                       "required_resource_access", "scopes", "app_roles"})
+# How "Update application" names what changed (Entra's labels where known, Graph's names otherwise).
+_AUDIT_LABELS = {"display_name": "DisplayName", "sign_in_audience": "SignInAudience", "web_redirect_uris": "AppAddress",
+                 "homepage_url": "HomePageUrl", "spa_redirect_uris": "SpaRedirectUris",
+                 "public_client_redirect_uris": "PublicClientRedirectUris",
+                 "is_fallback_public_client": "IsFallbackPublicClient", "identifier_uris": "AppIdentifierUri",
+                 "required_resource_access": "RequiredResourceAccess", "scopes": "Oauth2PermissionScopes",
+                 "app_roles": "AppRoles", "info": "Info"}
+MAX_IDENTIFIER_URI = 255
+MAX_PERMISSION_VALUE = 120
+MAX_REQUIRED_RESOURCES = 50
+MAX_REQUIRED_PERMISSIONS = 400
+_INFO_KEYS = ("termsOfServiceUrl", "privacyStatementUrl", "supportUrl", "marketingUrl", "logoUrl")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCredentialInput:
+    """One entry of Graph's ``keyCredentials``: a certificate to add (``key``: PEM, DER or base64 DER), or
+    an existing credential to keep (its ``key_id`` without a key)."""
+
+    key: bytes | None
+    key_id: str | None = None
+    display_name: str | None = None
+    type: str = "AsymmetricX509Cert"
+    usage: str = "Verify"
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def _invalid(reason: str) -> ConsentryError:
+    return ConsentryError(INVALID_VALUE, reason=reason)
 
 
 def _validate_redirect_uris(uris: tuple[str, ...]) -> None:
@@ -44,24 +93,134 @@ def _validate_redirect_uris(uris: tuple[str, ...]) -> None:
                                                         "http://localhost, or a custom scheme.")
 
 
-def register_application(ctx: ServiceContext, tenant_id: str, app: Application, actor: Actor, *,
-                         create_service_principal: bool = True) -> Application:
-    """Register an application in its home tenant and, as the portal does, its service principal there."""
+def validate_definition(tx: Transaction, scope: TenantScope, app: Application,
+                        previous: Application | None = None) -> None:
+    """Refuse a registration that Entra would refuse (``previous``: the registration being updated)."""
+    if not app.display_name.strip() or len(app.display_name) > 256:
+        raise _invalid("displayName is required and at most 256 characters long.")
     if app.sign_in_audience not in SIGN_IN_AUDIENCES:
-        raise ConsentryError(INVALID_VALUE, reason=f"'{app.sign_in_audience}' is not a valid signInAudience.")
+        raise _invalid(f"'{app.sign_in_audience}' is not a valid signInAudience.")
     _validate_redirect_uris(app.redirect_uris)
+    if app.homepage_url is not None and (len(app.homepage_url) > 2048
+                                         or not app.homepage_url.startswith(("https://", "http://"))):
+        raise _invalid("web.homePageUrl must be an http or https URL.")
+    for key in _INFO_KEYS:
+        value = app.info.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > 2048):
+            raise _invalid(f"info.{key} must be a URL of at most 2048 characters.")
+    _validate_identifier_uris(tx, scope, app, previous)
+    _validate_scopes(app, previous)
+    _validate_app_roles(app, previous)
+    _validate_required_resource_access(app)
+
+
+def _validate_identifier_uris(tx: Transaction, scope: TenantScope, app: Application,
+                              previous: Application | None) -> None:
+    keys = [resource_key(uri) for uri in app.identifier_uris]
+    if len(set(keys)) != len(keys):
+        raise _invalid("identifierUris contains the same URI twice.")
+    before = {resource_key(uri) for uri in (previous.identifier_uris if previous else ())}
+    taken_by_builtins = {resource_key(name) for builtin in builtin_applications()
+                         for name in service_principal_names(builtin)}
+    for uri, key in zip(app.identifier_uris, keys, strict=True):
+        scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+        if (len(uri) > MAX_IDENTIFIER_URI or scheme not in ("api", "https", "http", "urn", "ms-appx")
+                or any(c.isspace() or c in "?#*" for c in uri)):
+            raise _invalid(f"The identifier URI '{uri[:300]}' is not valid: use an absolute api://, https:// or "
+                           "urn: URI of at most 255 characters, without a query, a fragment or wildcards.")
+        if key in before:
+            continue
+        holder = scope.apps.find_service_principal_by_name(uri)
+        others = [i for i in tx.applications.find_registrations_with_identifier_uri(uri) if i != app.id]
+        if key in taken_by_builtins or others or (holder is not None and holder.app_id != app.app_id.lower()):
+            raise _invalid("Another object with the same value for property identifierUris already exists.")
+
+
+def _validate_permission_value(value: str | None, what: str) -> None:
+    if value is not None and (not value or len(value) > MAX_PERMISSION_VALUE or value.startswith(".")
+                              or any(c.isspace() for c in value)):
+        raise _invalid(f"The {what} value '{value[:200]}' is not valid: 1 to {MAX_PERMISSION_VALUE} characters, "
+                       "no spaces, not starting with '.'.")
+
+
+def _validate_ids_and_values(items: Sequence[PermissionScope | AppRole], what: str) -> None:
+    ids = [item.id for item in items]
+    if not all(is_guid(i) for i in ids) or len(set(ids)) != len(ids):
+        raise _invalid(f"Every {what} needs a unique GUID id.")
+    values = [item.value.lower() for item in items if item.value]
+    if len(set(values)) != len(values):
+        raise _invalid(f"Two {what}s have the same value.")
+
+
+def _ensure_enabled_kept(old: Sequence[PermissionScope | AppRole], new: Sequence[PermissionScope | AppRole],
+                         what: str) -> None:
+    """Entra's rule: an enabled permission must be disabled (isEnabled false) before it is removed or renamed."""
+    now_by_id = {item.id: item for item in new}
+    for item in old:
+        after = now_by_id.get(item.id)
+        if item.is_enabled and (after is None or after.value != item.value):
+            raise _invalid(f"CannotDeleteOrUpdateEnabledEntitlement: the {what} '{item.value}' ({item.id}) must be "
+                           "disabled (isEnabled false) before it is removed or its value is changed.")
+
+
+def _validate_scopes(app: Application, previous: Application | None) -> None:
+    _validate_ids_and_values(app.scopes, "oauth2PermissionScope")
+    for scope in app.scopes:
+        _validate_permission_value(scope.value, "permission scope")
+        if scope.type not in ("User", "Admin"):
+            raise _invalid(f"The type of the permission scope '{scope.value}' must be User or Admin.")
+    if previous is not None:
+        _ensure_enabled_kept(previous.scopes, app.scopes, "permission scope")
+
+
+def _validate_app_roles(app: Application, previous: Application | None) -> None:
+    _validate_ids_and_values(app.app_roles, "appRole")
+    for role in app.app_roles:
+        _validate_permission_value(role.value, "app role")
+        if not role.allowed_member_types or not set(role.allowed_member_types) <= {"User", "Application"}:
+            raise _invalid("allowedMemberTypes of an app role must list User, Application or both.")
+    if previous is not None:
+        _ensure_enabled_kept(previous.app_roles, app.app_roles, "app role")
+
+
+def _validate_required_resource_access(app: Application) -> None:
+    resources = [r.resource_app_id.lower() for r in app.required_resource_access]
+    if len(resources) > MAX_REQUIRED_RESOURCES or len(set(resources)) != len(resources):
+        raise _invalid(f"requiredResourceAccess lists at most {MAX_REQUIRED_RESOURCES} resources, each once.")
+    if sum(len(r.resource_access) for r in app.required_resource_access) > MAX_REQUIRED_PERMISSIONS:
+        raise _invalid(f"requiredResourceAccess lists at most {MAX_REQUIRED_PERMISSIONS} permissions.")
+    for required in app.required_resource_access:
+        if not is_guid(required.resource_app_id):
+            raise _invalid("requiredResourceAccess.resourceAppId must be a GUID.")
+        for access in required.resource_access:
+            if not is_guid(access.id) or access.type not in ("Scope", "Role"):
+                raise _invalid("resourceAccess needs a GUID id and a type of Scope or Role.")
+
+
+def register_application(ctx: ServiceContext, tenant_id: str, app: Application, actor: Actor, *,
+                         create_service_principal: bool = True,
+                         certificates: Sequence[KeyCredentialInput] = ()) -> Application:
+    """Register an application in its home tenant and, as the portal does, its service principal there.
+
+    Graph's ``POST /applications`` creates no service principal (``create_service_principal=False``).
+    """
     now = ctx.clock.now()
     app = replace(app, tenant_id=tenant_id, created_at=now)
     with ctx.uow.begin() as tx:
         if tx.applications.find_home_registration(app.app_id) or find_builtin_application(app.app_id):
             raise ConsentryError(CONFLICT, reason=f"An application with appId '{app.app_id}' already exists.")
         scope = tx.tenant(tenant_id)
+        validate_definition(tx, scope, app)
         scope.apps.add_application(app)
         audit.record(scope, now, actor, "Add application", "ApplicationManagement", "Add",
-                     [Target(app.id, "Application", app.display_name)])
+                     [Target(app.id, "Application", app.display_name,
+                             modified={"AppId": (None, app.app_id), "DisplayName": (None, app.display_name),
+                                       "SignInAudience": (None, app.sign_in_audience)})])
+        if certificates:
+            _replace_key_credentials(scope, app, certificates, now, actor)
         if create_service_principal:
             _add_service_principal(scope, app, now, actor)
-    return app
+        return _get_application(scope, app.id)
 
 
 def service_principal_for(app: Application, tenant_id: str, now: datetime) -> ServicePrincipal:
@@ -115,22 +274,52 @@ def create_service_principal(ctx: ServiceContext, tenant_id: str, app_id: str, a
 
 
 def add_password(ctx: ServiceContext, tenant_id: str, application_id: str, actor: Actor,
-                 display_name: str | None = None, end: datetime | None = None) -> tuple[PasswordCredential, str]:
+                 display_name: str | None = None, end: datetime | None = None, *, start: datetime | None = None,
+                 lifetime: timedelta = SECRET_DEFAULT_LIFETIME) -> tuple[PasswordCredential, str]:
     """Add a client secret. The secret value is returned here once and never stored."""
     now = ctx.clock.now()
+    start = start or now
+    end = end or start + lifetime
+    if end <= start:
+        raise _invalid("endDateTime must be later than startDateTime.")
+    if display_name is not None and len(display_name) > 256:
+        raise _invalid("displayName is at most 256 characters long.")
     secret = new_client_secret()
-    cred = PasswordCredential(new_guid(), display_name, secret[:3], digest(secret), now,
-                              end or now + SECRET_DEFAULT_LIFETIME)
+    cred = PasswordCredential(new_guid(), display_name, secret[:3], digest(secret), start, end)
     with ctx.uow.begin() as tx:
         scope = tx.tenant(tenant_id)
         app = _get_application(scope, application_id)
         scope.apps.add_password_credential(app.id, cred)
-        audit.record(scope, now, actor, "Update application – Certificates and secrets management",
-                     "ApplicationManagement", "Update",
-                     [Target(app.id, "Application", app.display_name,
-                             modified={"KeyDescription": (None, f"[KeyIdentifier={cred.key_id},KeyType=Password,"
-                                                                f"KeyUsage=Verify,DisplayName={display_name}]")})])
+        _audit_credentials(scope, now, actor, app, None, [_describe_password(cred)])
     return cred, secret
+
+
+def remove_password(ctx: ServiceContext, tenant_id: str, application_id: str, key_id: str, actor: Actor) -> None:
+    """Remove a client secret by its keyId (Graph's ``removePassword``)."""
+    now = ctx.clock.now()
+    with ctx.uow.begin() as tx:
+        scope = tx.tenant(tenant_id)
+        app = _graph_application(scope, application_id)
+        cred = next((c for c in app.password_credentials if c.key_id == key_id.lower()), None)
+        if cred is None:
+            raise _invalid(f"No password credential with keyId '{key_id}' exists on the application.")
+        scope.apps.remove_password_credential(app.id, cred.key_id)
+        _audit_credentials(scope, now, actor, app, [_describe_password(cred)], None)
+
+
+def _describe_password(cred: PasswordCredential) -> str:
+    return f"[KeyIdentifier={cred.key_id},KeyType=Password,KeyUsage=Verify,DisplayName={cred.display_name}]"
+
+
+def _describe_key(cred: KeyCredential) -> str:
+    return (f"[KeyIdentifier={cred.key_id},KeyType={cred.type},KeyUsage={cred.usage},"
+            f"DisplayName={cred.display_name}]")
+
+
+def _audit_credentials(scope: TenantScope, now: datetime, actor: Actor, app: Application, old: list[str] | None,
+                       new: list[str] | None) -> None:
+    audit.record(scope, now, actor, CERTIFICATE_CHANGES, "ApplicationManagement", "Update",
+                 [Target(app.id, "Application", app.display_name, modified={"KeyDescription": (old, new)})])
 
 
 def certificate_thumbprints(der: bytes) -> tuple[str, str]:
@@ -149,28 +338,188 @@ def parse_certificate(data: bytes) -> x509.Certificate:
         raise ConsentryError(INVALID_VALUE, reason="The key is not a valid X.509 certificate.") from exc
 
 
+def certificate_credential(data: bytes, display_name: str | None = None, start: datetime | None = None,
+                           end: datetime | None = None) -> KeyCredential:
+    """A certificate credential from the public certificate (PEM, DER or base64 DER), with a new keyId."""
+    cert = parse_certificate(data)
+    der = cert.public_bytes(Encoding.DER)
+    sha1, sha256 = certificate_thumbprints(der)
+    start = start or cert.not_valid_before_utc
+    end = end or cert.not_valid_after_utc
+    if end <= start:
+        raise _invalid("The certificate's endDateTime must be later than its startDateTime.")
+    return KeyCredential(new_guid(), display_name or cert.subject.rfc4514_string(), "AsymmetricX509Cert",
+                         "Verify", der, sha1, sha256, start, end)
+
+
 def add_certificate(ctx: ServiceContext, tenant_id: str, application_id: str, certificate: bytes, actor: Actor,
                     display_name: str | None = None) -> KeyCredential:
     """Add a certificate credential (the public certificate only; PEM, DER or base64 DER)."""
-    cert = parse_certificate(certificate)
-    der = cert.public_bytes(Encoding.DER)
-    sha1, sha256 = certificate_thumbprints(der)
-    cred = KeyCredential(new_guid(), display_name or cert.subject.rfc4514_string(), "AsymmetricX509Cert",
-                         "Verify", der, sha1, sha256, cert.not_valid_before_utc, cert.not_valid_after_utc)
+    cred = certificate_credential(certificate, display_name)
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
         scope = tx.tenant(tenant_id)
         app = _get_application(scope, application_id)
-        if any(k.thumbprint_sha256 == sha256 for k in app.key_credentials):
+        if any(k.thumbprint_sha256 == cred.thumbprint_sha256 for k in app.key_credentials):
             raise ConsentryError(CONFLICT, reason="This certificate is already registered for the application.")
         scope.apps.add_key_credential(app.id, cred)
-        audit.record(scope, now, actor, "Update application – Certificates and secrets management",
-                     "ApplicationManagement", "Update",
-                     [Target(app.id, "Application", app.display_name,
-                             modified={"KeyDescription": (None, f"[KeyIdentifier={cred.key_id},"
-                                                                f"KeyType=AsymmetricX509Cert,KeyUsage=Verify,"
-                                                                f"DisplayName={cred.display_name}]")})])
+        _audit_credentials(scope, now, actor, app, None, [_describe_key(cred)])
     return cred
+
+
+def _replace_key_credentials(scope: TenantScope, app: Application, wanted: Sequence[KeyCredentialInput],
+                             now: datetime, actor: Actor) -> None:
+    """Make the app's certificates exactly ``wanted`` (Graph's PATCH replaces the whole collection): an entry
+    with a ``key`` is a certificate (kept if already registered), one without names a credential to keep."""
+    existing = {k.key_id: k for k in app.key_credentials}
+    by_thumbprint = {k.thumbprint_sha256: k for k in app.key_credentials}
+    keep: set[str] = set()
+    added: list[KeyCredential] = []
+    for item in wanted:
+        if item.type != "AsymmetricX509Cert" or item.usage != "Verify":
+            raise _invalid("Only keyCredentials of type AsymmetricX509Cert with usage Verify are supported.")
+        if item.key is None:
+            kept = existing.get((item.key_id or "").lower())
+            if kept is None:
+                raise _invalid("A new keyCredential needs its certificate in 'key' (base64 DER).")
+            keep.add(kept.key_id)
+            continue
+        cred = certificate_credential(item.key, item.display_name, item.start, item.end)
+        if cred.end <= now:
+            raise _invalid("The keyCredential's endDateTime is in the past.")
+        if any(c.thumbprint_sha256 == cred.thumbprint_sha256 for c in added) or (
+                by_thumbprint.get(cred.thumbprint_sha256) and by_thumbprint[cred.thumbprint_sha256].key_id in keep):
+            raise _invalid("The same certificate appears twice in keyCredentials.")
+        same = by_thumbprint.get(cred.thumbprint_sha256)
+        if same is not None:
+            keep.add(same.key_id)
+        else:
+            added.append(cred)
+    removed = [k for k in app.key_credentials if k.key_id not in keep]
+    if not added and not removed:
+        return
+    for cred in removed:
+        scope.apps.remove_key_credential(app.id, cred.key_id)
+    for cred in added:
+        scope.apps.add_key_credential(app.id, cred)
+    _audit_credentials(scope, now, actor, app, [_describe_key(k) for k in app.key_credentials],
+                       [_describe_key(k) for k in app.key_credentials if k.key_id in keep]
+                       + [_describe_key(k) for k in added])
+
+
+def add_key(ctx: ServiceContext, tenant_id: str, application_id: str, key: KeyCredentialInput, proof: str,
+            actor: Actor) -> KeyCredential:
+    """Graph's ``addKey``: add a certificate, proving possession of one the application already has."""
+    if key.type != "AsymmetricX509Cert" or key.usage != "Verify" or key.key is None:
+        raise _invalid("addKey supports keyCredentials of type AsymmetricX509Cert with usage Verify and a key.")
+    now = ctx.clock.now()
+    with ctx.uow.begin() as tx:
+        scope = tx.tenant(tenant_id)
+        app = _graph_application(scope, application_id)
+        verify_proof(app, proof, now)
+        cred = certificate_credential(key.key, key.display_name, key.start, key.end)
+        if any(k.thumbprint_sha256 == cred.thumbprint_sha256 for k in app.key_credentials):
+            raise ConsentryError(CONFLICT, reason="This certificate is already registered for the application.")
+        scope.apps.add_key_credential(app.id, cred)
+        _audit_credentials(scope, now, actor, app, None, [_describe_key(cred)])
+    return cred
+
+
+def remove_key(ctx: ServiceContext, tenant_id: str, application_id: str, key_id: str, proof: str,
+               actor: Actor) -> None:
+    """Graph's ``removeKey``: remove a certificate, proving possession of one the application has."""
+    now = ctx.clock.now()
+    with ctx.uow.begin() as tx:
+        scope = tx.tenant(tenant_id)
+        app = _graph_application(scope, application_id)
+        verify_proof(app, proof, now)
+        cred = next((k for k in app.key_credentials if k.key_id == key_id.lower()), None)
+        if cred is None:
+            raise _invalid(f"No key credential with keyId '{key_id}' exists on the application.")
+        scope.apps.remove_key_credential(app.id, cred.key_id)
+        _audit_credentials(scope, now, actor, app, [_describe_key(cred)], None)
+
+
+def verify_proof(app: Application, proof: str, now: datetime) -> None:
+    """The proof of possession of ``addKey``/``removeKey``: a JWT signed (RS256 or PS256) with the private key of
+    one of the application's currently valid certificates, with ``aud`` 00000002-0000-0000-c000-000000000000,
+    ``iss`` the application's object id, and ``nbf``/``exp`` at most ten minutes apart around now."""
+    valid = [k for k in app.key_credentials if k.start - PROOF_SKEW <= now <= k.end]
+    if not valid:
+        raise _invalid("The application has no valid certificate to prove possession of; use PATCH keyCredentials.")
+    claims = next((c for c in (_proof_claims(proof, k) for k in valid) if c is not None), None)
+    if claims is None:
+        raise _invalid("The proof is not a JWT signed with one of the application's valid certificates.")
+    nbf, exp = claims.get("nbf"), claims.get("exp")
+    if claims.get("aud") != PROOF_AUDIENCE or claims.get("iss") != app.id:
+        raise _invalid(f"The proof needs aud '{PROOF_AUDIENCE}' and iss the application's id.")
+    if not isinstance(nbf, int | float) or not isinstance(exp, int | float) or isinstance(nbf, bool):
+        raise _invalid("The proof needs numeric nbf and exp claims.")
+    if exp - nbf > (PROOF_MAX_LIFETIME + timedelta(minutes=1)).total_seconds() or not (
+            nbf - PROOF_SKEW.total_seconds() <= now.timestamp() <= exp + PROOF_SKEW.total_seconds()):
+        raise _invalid("The proof has expired or is not yet valid (exp must be at most nbf + 10 minutes).")
+
+
+def _proof_claims(proof: str, cred: KeyCredential) -> dict[str, object] | None:
+    try:
+        pem = x509.load_der_x509_certificate(cred.certificate_der).public_key().public_bytes(
+            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        payload = jws.deserialize_compact(proof, RSAKey.import_key(pem), registry=_PROOF_JWS).payload
+        claims = json.loads(payload or b"{}")
+    except (JoseError, ValueError, TypeError, binascii.Error):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def update_application(ctx: ServiceContext, tenant_id: str, application_id: str, actor: Actor, *,
+                       info: dict[str, str | None] | None = None,
+                       key_credentials: Sequence[KeyCredentialInput] | None = None,
+                       **changes: object) -> Application:
+    """Change an application's definition (the fields in :data:`UPDATABLE`; ``info`` is merged) and/or
+    replace its certificates, and copy the published parts onto its service principals."""
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise TypeError(f"not updatable: {', '.join(sorted(unknown))}")
+    now = ctx.clock.now()
+    with ctx.uow.begin() as tx:
+        scope = tx.tenant(tenant_id)
+        app = _graph_application(scope, application_id)
+        new = replace(app, **changes)  # type: ignore[arg-type]
+        if info is not None:
+            new = replace(new, info={**app.info, **info})
+        modified = {name: (getattr(app, name), getattr(new, name)) for name in [*changes, "info"]
+                    if getattr(app, name) != getattr(new, name)}
+        if modified:
+            validate_definition(tx, scope, new, previous=app)
+            scope.apps.replace_application(new)
+            labels = {_AUDIT_LABELS[name]: (_audit_value(old), _audit_value(value))
+                      for name, (old, value) in modified.items()}
+            labels["Included Updated Properties"] = (None, ", ".join(labels))
+            audit.record(scope, now, actor, "Update application", "ApplicationManagement", "Update",
+                         [Target(app.id, "Application", new.display_name, modified=labels)])
+            if set(modified) - {"required_resource_access", "is_fallback_public_client", "info"}:
+                _sync_service_principals(tx, new)
+        if key_credentials is not None:
+            _replace_key_credentials(scope, new, key_credentials, now, actor)
+        return _get_application(scope, app.id)
+
+
+def _audit_value(value: object) -> object:
+    if isinstance(value, tuple):
+        return [_audit_value(v) for v in value]
+    if isinstance(value, PermissionScope | AppRole):
+        return value.value
+    if isinstance(value, RequiredResourceAccess):
+        return {"ResourceAppId": value.resource_app_id, "ResourceAccess": [a.id for a in value.resource_access]}
+    return value
+
+
+def _sync_service_principals(tx: Transaction, app: Application) -> None:
+    try:
+        with tx.conn.begin_nested():
+            tx.applications.sync_service_principals(app)
+    except IntegrityError as exc:
+        raise _invalid("Another object with the same value for property identifierUris already exists.") from exc
 
 
 def _get_application(scope: TenantScope, id_or_app_id: str) -> Application:
@@ -232,11 +581,14 @@ def delete_service_principal(ctx: ServiceContext, tenant_id: str, id_or_app_id: 
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
         scope = tx.tenant(tenant_id)
-        sp = get_service_principal(scope, id_or_app_id)
-        scope.grants.remove_all_for_principal(sp.id)
-        scope.apps.remove_service_principal(sp.id)
-        audit.record(scope, now, actor, "Remove service principal", "ApplicationManagement", "Delete",
-                     [Target(sp.id, "ServicePrincipal", sp.display_name)])
+        _remove_service_principal(scope, get_service_principal(scope, id_or_app_id), now, actor)
+
+
+def _remove_service_principal(scope: TenantScope, sp: ServicePrincipal, now: datetime, actor: Actor) -> None:
+    scope.grants.remove_all_for_principal(sp.id)
+    scope.apps.remove_service_principal(sp.id)
+    audit.record(scope, now, actor, "Remove service principal", "ApplicationManagement", "Delete",
+                 [Target(sp.id, "ServicePrincipal", sp.display_name)])
 
 
 def required_resource_access_for(resource_app_id: str, ids_and_types: list[tuple[str, str]]) -> RequiredResourceAccess:
@@ -259,3 +611,34 @@ def find_service_principal(ctx: ServiceContext, tenant_id: str, object_id: str |
     if sp is None:
         raise ConsentryError(GRAPH_NOT_FOUND, id=object_id or app_id or "")
     return sp
+
+
+def _graph_application(scope: TenantScope, object_id: str) -> Application:
+    app = scope.apps.find_application(object_id.lower())
+    if app is None:
+        raise ConsentryError(GRAPH_NOT_FOUND, id=object_id)
+    return app
+
+
+def find_application(ctx: ServiceContext, tenant_id: str, object_id: str | None = None,
+                     app_id: str | None = None) -> Application:
+    """An application homed in the tenant, by object id or by appId (Graph's alternate key); 404 when absent."""
+    with ctx.uow.read() as tx:
+        scope = tx.tenant(tenant_id)
+        app = (scope.apps.find_application(object_id.lower()) if object_id
+               else scope.apps.find_application_by_app_id(app_id or ""))
+    if app is None:
+        raise ConsentryError(GRAPH_NOT_FOUND, id=object_id or app_id or "")
+    return app
+
+
+def page_applications(ctx: ServiceContext, tenant_id: str, query: ODataQuery) -> tuple[list[Application], Page]:
+    with ctx.uow.read() as tx:
+        return tx.tenant(tenant_id).apps.page_applications(query)
+
+
+def publisher_domain(ctx: ServiceContext, tenant_id: str) -> str | None:
+    """What Graph shows as an application's ``publisherDomain``: its home tenant's default domain."""
+    with ctx.uow.read() as tx:
+        tenant = tx.tenants.find(tenant_id)
+    return tenant.default_domain if tenant else None

@@ -8,7 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from consentry.domain.ids import new_guid
+from consentry.domain.odata import ODataQuery
+from consentry.errors import GRAPH_NOT_FOUND, ConsentryError
 from consentry.services.context import Actor, ServiceContext
+from consentry.store.odata import Page
 from consentry.store.uow import TenantScope
 
 
@@ -48,6 +51,22 @@ def record(scope: TenantScope, now: datetime, actor: Actor, activity: str, categ
         correlation_id=correlation_id or new_guid(), initiated_by=actor.initiated_by(),
         target_resources=[t.to_json() for t in targets],
         additional_details=[{"key": k, "value": v} for k, v in (details or {}).items()])
+
+
+def page_directory_audits(ctx: ServiceContext, tenant_id: str,
+                          query: ODataQuery) -> tuple[list[dict[str, Any]], Page]:
+    """One page of the tenant's directory audit log (Graph ``/auditLogs/directoryAudits``)."""
+    with ctx.uow.read() as tx:
+        return tx.tenant(tenant_id).audit.page_events(query)
+
+
+def get_directory_audit(ctx: ServiceContext, tenant_id: str, event_id: str) -> dict[str, Any]:
+    """One audit record of the tenant; 404 for an unknown id or another tenant's."""
+    with ctx.uow.read() as tx:
+        event = tx.tenant(tenant_id).audit.find_event(event_id)
+    if event is None:
+        raise ConsentryError(GRAPH_NOT_FOUND, id=event_id)
+    return event
 
 
 def record_sign_in(ctx: ServiceContext, tenant_id: str, *, grant_type: str, error_code: int,

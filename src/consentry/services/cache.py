@@ -1,16 +1,19 @@
 """A per-process read cache of directory data for the token endpoint's hot path.
 
 Entries are valid for one *directory version*: a counter that every audited change moves on (see
-``AuditRepository.add_event``). A request reads that one number once (:func:`pinned_version`) and every
-cached lookup it makes is checked against it; the cache drops everything when the number has moved. So
-a change made by any process — a disabled service principal, a revoked grant, a new secret — takes
-effect at the next request everywhere, while a steady stream of token requests costs one small query.
+``AuditRepository.add_event``). A change committed by this process clears the cache at once. Changes
+committed by other processes (other workers, other hosts) are noticed when the cache next reads the
+version from the database, at most ``directory_cache_recheck_ms`` after the last read (default 1 s,
+0 to read it on every request). So a disabled service principal, a revoked grant or a new secret takes
+effect immediately where it was changed and within that bound everywhere else — Microsoft Entra ID
+itself is eventually consistent across its replicas, over minutes rather than a second.
 """
 
 from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,10 +29,34 @@ _pinned: contextvars.ContextVar[int | None] = contextvars.ContextVar("directory_
 
 
 class DirectoryCache:
-    def __init__(self) -> None:
+    def __init__(self, recheck_seconds: float = 1.0) -> None:
         self._lock = threading.Lock()
         self._version: int | None = None
         self._entries: dict[Any, Any] = {}
+        self._checked_at = float("-inf")
+        self._recheck = recheck_seconds
+
+    def known_version(self) -> int | None:
+        """The directory version read less than ``recheck_seconds`` ago, if any."""
+        with self._lock:
+            if time.monotonic() - self._checked_at < self._recheck:
+                return self._version
+            return None
+
+    def observe(self, version: int) -> None:
+        """Record a version just read from the database."""
+        with self._lock:
+            if version != self._version:
+                self._entries = {}
+                self._version = version
+            self._checked_at = time.monotonic()
+
+    def invalidate(self) -> None:
+        """This process changed the directory: forget everything and read the version again."""
+        with self._lock:
+            self._entries = {}
+            self._version = None
+            self._checked_at = float("-inf")
 
     def peek(self, version: int, key: Any) -> Any:
         with self._lock:
@@ -40,40 +67,40 @@ class DirectoryCache:
     def put(self, version: int, key: Any, value: Any) -> None:
         with self._lock:
             if version != self._version:
-                if self._version is not None and version < self._version:
-                    return
-                self._entries = {}
-                self._version = version
+                return
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
             self._entries[key] = value
 
 
+def _current_version(ctx: ServiceContext) -> int:
+    version = ctx.cache.known_version()
+    if version is None:
+        with ctx.uow.read() as tx:
+            version = tx.directory_version()
+        ctx.cache.observe(version)
+    return version
+
+
 @contextmanager
 def pinned_version(ctx: ServiceContext) -> Iterator[int]:
-    """Read the directory version once for the duration of one request."""
-    with ctx.uow.read() as tx:
-        version = tx.directory_version()
-    token = _pinned.set(version)
+    """Use one directory version for the whole of one request."""
+    token = _pinned.set(_current_version(ctx))
     try:
-        yield version
+        yield _pinned.get() or 0
     finally:
         _pinned.reset(token)
 
 
 def cached(ctx: ServiceContext, key: Any, load: Callable[[Transaction], T]) -> T:
-    """``load(tx)``'s result for ``key``, from the cache when the directory has not changed (errors raised
+    """``load(tx)``'s result for ``key``, from the cache while the directory has not changed (errors raised
     by ``load`` are not cached)."""
-    version = _pinned.get()
-    if version is not None:
-        hit = ctx.cache.peek(version, key)
-        if hit is not _MISSING:
-            return hit
+    pinned = _pinned.get()
+    version = pinned if pinned is not None else _current_version(ctx)
+    hit = ctx.cache.peek(version, key)
+    if hit is not _MISSING:
+        return hit
     with ctx.uow.read() as tx:
-        current = tx.directory_version()
-        hit = ctx.cache.peek(current, key)
-        if hit is not _MISSING:
-            return hit
         value = load(tx)
-    ctx.cache.put(current, key, value)
+    ctx.cache.put(version, key, value)
     return value

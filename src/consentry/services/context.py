@@ -49,5 +49,6 @@ class ServiceContext:
     def __post_init__(self) -> None:
         self.passwords = PasswordHasher(self.settings.argon2_time_cost, self.settings.argon2_memory_kib,
                                         self.settings.argon2_parallelism)
-        self.cache = DirectoryCache()
+        self.cache = DirectoryCache(self.settings.directory_cache_recheck_ms / 1000)
+        self.uow.on_directory_change.append(self.cache.invalidate)
         self.sign_ins = SignInLog(self.uow)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
@@ -18,12 +19,14 @@ from consentry.domain.grants import (
     split_scope,
 )
 from consentry.domain.ids import NIL_GUID
-from consentry.errors import CONFLICT, INVALID_VALUE, NOT_FOUND, ConsentryError
+from consentry.domain.odata import ODataQuery
+from consentry.errors import CONFLICT, GRAPH_NOT_FOUND, INVALID_VALUE, NOT_FOUND, ConsentryError
 from consentry.services import audit
 from consentry.services.apps import get_service_principal
 from consentry.services.audit import Target
 from consentry.services.context import Actor, ServiceContext
-from consentry.store.uow import TenantScope
+from consentry.store.odata import Page
+from consentry.store.uow import TenantScope, Transaction
 
 
 def validate_scope_values(resource: ServicePrincipal, scope: str) -> str:
@@ -45,8 +48,8 @@ def add_grant(ctx: ServiceContext, tenant_id: str, client_id: str, resource_id: 
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
         scope_ = tx.tenant(tenant_id)
-        client = get_service_principal(scope_, client_id)
-        resource = get_service_principal(scope_, resource_id)
+        client = _referenced_service_principal(scope_, client_id)
+        resource = _referenced_service_principal(scope_, resource_id)
         if principal_id and scope_.directory.find_user(principal_id) is None:
             raise ConsentryError(INVALID_VALUE, reason=f"No user with id '{principal_id}' exists in the tenant.")
         values = validate_scope_values(resource, scope)
@@ -62,6 +65,13 @@ def add_grant(ctx: ServiceContext, tenant_id: str, client_id: str, resource_id: 
         scope_.grants.add_grant(grant)
         _audit_grant(scope_, now, actor, "Add delegated permission grant", "Assign", grant, client, resource)
     return grant
+
+
+def _referenced_service_principal(scope: TenantScope, id_or_app_id: str) -> ServicePrincipal:
+    sp = scope.apps.find_service_principal(id_or_app_id) or scope.apps.find_service_principal_by_app_id(id_or_app_id)
+    if sp is None:
+        raise ConsentryError(GRAPH_NOT_FOUND, id=id_or_app_id)
+    return sp
 
 
 def _grant_id() -> str:
@@ -134,25 +144,38 @@ def add_app_role_assignment(ctx: ServiceContext, tenant_id: str, principal_id: s
         resource = get_service_principal(scope, resource_id)
         role_id = _resolve_role(resource, app_role)
         principal_type, principal_name, principal_obj = _resolve_principal(scope, principal_id)
-        assignment = AppRoleAssignment(_grant_id(), tenant_id, principal_obj, principal_type, principal_name,
-                                       resource.id, resource.display_name, role_id, now)
-        try:
-            with tx.conn.begin_nested():
-                scope.grants.add_assignment(assignment)
-        except IntegrityError as exc:
-            raise ConsentryError(CONFLICT, reason="Permission being assigned already exists on the object") from exc
-        role = resource.role_by_id(role_id)
-        activity = ("Add app role assignment to service principal" if principal_type == "ServicePrincipal"
-                    else "Add app role assignment grant to user" if principal_type == "User"
-                    else "Add app role assignment to group")
-        audit.record(scope, now, actor, activity, "ApplicationManagement" if principal_type == "ServicePrincipal"
-                     else "UserManagement" if principal_type == "User" else "GroupManagement", "Assign",
-                     [Target(resource.id, "ServicePrincipal", resource.display_name,
-                             modified={"AppRole.Id": (None, role_id),
-                                       "AppRole.Value": (None, role.value if role else None),
-                                       "AppRole.DisplayName": (None, role.display_name if role else None)}),
-                      Target(principal_obj, principal_type, principal_name)])
+        return _insert_assignment(tx, scope, now, actor, resource, role_id, principal_type, principal_name,
+                                  principal_obj)
+
+
+def _insert_assignment(tx: Transaction, scope: TenantScope, now: datetime, actor: Actor, resource: ServicePrincipal,
+                       role_id: str, principal_type: str, principal_name: str, principal_id: str) -> AppRoleAssignment:
+    assignment = AppRoleAssignment(_grant_id(), scope.tenant_id, principal_id, principal_type, principal_name,
+                                   resource.id, resource.display_name, role_id, now)
+    try:
+        with tx.conn.begin_nested():
+            scope.grants.add_assignment(assignment)
+    except IntegrityError as exc:
+        raise ConsentryError(CONFLICT, reason="Permission being assigned already exists on the object") from exc
+    role = resource.role_by_id(role_id)
+    activity, category = _ASSIGN_ACTIVITIES[principal_type]
+    audit.record(scope, now, actor, activity, category, "Assign",
+                 [Target(resource.id, "ServicePrincipal", resource.display_name,
+                         modified={"AppRole.Id": (None, role_id),
+                                   "AppRole.Value": (None, role.value if role else None),
+                                   "AppRole.DisplayName": (None, role.display_name if role else None)}),
+                  Target(principal_id, principal_type, principal_name)])
     return assignment
+
+
+# (activity, category) by principal type, as Entra's directory audit log names them (spec §9).
+_ASSIGN_ACTIVITIES = {"ServicePrincipal": ("Add app role assignment to service principal", "ApplicationManagement"),
+                      "User": ("Add app role assignment grant to user", "UserManagement"),
+                      "Group": ("Add app role assignment to group", "GroupManagement")}
+_UNASSIGN_ACTIVITIES = {"ServicePrincipal": ("Remove app role assignment from service principal",
+                                             "ApplicationManagement"),
+                        "User": ("Remove app role assignment from user", "UserManagement"),
+                        "Group": ("Remove app role assignment from group", "GroupManagement")}
 
 
 def _resolve_role(resource: ServicePrincipal, app_role: str) -> str:
@@ -178,18 +201,88 @@ def _resolve_principal(scope: TenantScope, principal: str) -> tuple[str, str, st
     raise ConsentryError(INVALID_VALUE, reason=f"No user, group or service principal '{principal}' exists.")
 
 
-def remove_app_role_assignment(ctx: ServiceContext, tenant_id: str, assignment_id: str, actor: Actor) -> None:
+def remove_app_role_assignment(ctx: ServiceContext, tenant_id: str, assignment_id: str, actor: Actor, *,
+                               principal_id: str | None = None, resource_id: str | None = None) -> None:
+    """Remove an assignment; with ``principal_id`` or ``resource_id``, only one held by that principal or made
+    on that resource (Graph's ``/appRoleAssignments/{id}`` and ``/appRoleAssignedTo/{id}``; 404 otherwise)."""
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
         scope = tx.tenant(tenant_id)
         assignment = scope.grants.find_assignment(assignment_id)
-        if assignment is None:
-            raise ConsentryError(NOT_FOUND)
+        addressed = principal_id is not None or resource_id is not None
+        if assignment is None or (principal_id is not None and assignment.principal_id != principal_id) or (
+                resource_id is not None and assignment.resource_id != resource_id):
+            raise ConsentryError(GRAPH_NOT_FOUND, id=assignment_id) if addressed else ConsentryError(NOT_FOUND)
         scope.grants.remove_assignment(assignment.id)
-        activity = ("Remove app role assignment from service principal"
-                    if assignment.principal_type == "ServicePrincipal" else "Remove app role assignment from user")
-        audit.record(scope, now, actor, activity, "ApplicationManagement", "Unassign",
-                     [Target(assignment.resource_id, "ServicePrincipal", assignment.resource_display_name),
+        activity, category = _UNASSIGN_ACTIVITIES.get(assignment.principal_type, _UNASSIGN_ACTIVITIES["User"])
+        audit.record(scope, now, actor, activity, category, "Unassign",
+                     [Target(assignment.resource_id, "ServicePrincipal", assignment.resource_display_name,
+                             modified={"AppRole.Id": (assignment.app_role_id, None)}),
                       Target(assignment.principal_id, assignment.principal_type,
                              assignment.principal_display_name)])
 
+
+# --- Graph: reads, paged, and writes addressed by object id ------------------------------------------
+def page_grants(ctx: ServiceContext, tenant_id: str, query: ODataQuery,
+                client_id: str | None = None) -> tuple[list[OAuth2PermissionGrant], Page]:
+    with ctx.uow.read() as tx:
+        return tx.tenant(tenant_id).grants.page_grants(query, client_id=client_id)
+
+
+def find_grant(ctx: ServiceContext, tenant_id: str, grant_id: str) -> OAuth2PermissionGrant:
+    with ctx.uow.read() as tx:
+        grant = tx.tenant(tenant_id).grants.find_grant(grant_id)
+    if grant is None:
+        raise ConsentryError(GRAPH_NOT_FOUND, id=grant_id)
+    return grant
+
+
+def page_assignments(ctx: ServiceContext, tenant_id: str, query: ODataQuery, *, principal_id: str | None = None,
+                     resource_id: str | None = None) -> tuple[list[AppRoleAssignment], Page]:
+    with ctx.uow.read() as tx:
+        return tx.tenant(tenant_id).grants.page_assignments(query, principal_id=principal_id,
+                                                            resource_id=resource_id)
+
+
+def find_assignment(ctx: ServiceContext, tenant_id: str, assignment_id: str, *, principal_id: str | None = None,
+                    resource_id: str | None = None) -> AppRoleAssignment:
+    with ctx.uow.read() as tx:
+        found = tx.tenant(tenant_id).grants.find_assignment(assignment_id)
+    if found is None or (principal_id is not None and found.principal_id != principal_id) or (
+            resource_id is not None and found.resource_id != resource_id):
+        raise ConsentryError(GRAPH_NOT_FOUND, id=assignment_id)
+    return found
+
+
+def assign_app_role(ctx: ServiceContext, tenant_id: str, principal_id: str, resource_id: str, app_role_id: str,
+                    actor: Actor) -> AppRoleAssignment:
+    """Graph's app role assignment: principal (user, group or service principal) and resource by object id,
+    the role by id; the role must allow the principal's kind (``allowedMemberTypes``)."""
+    now = ctx.clock.now()
+    with ctx.uow.begin() as tx:
+        scope = tx.tenant(tenant_id)
+        resource = scope.apps.find_service_principal(resource_id)
+        if resource is None:
+            raise ConsentryError(GRAPH_NOT_FOUND, id=resource_id)
+        principal_type, principal_name = _principal_by_object_id(scope, principal_id)
+        if app_role_id != NIL_GUID:
+            role = resource.role_by_id(app_role_id)
+            member_type = "Application" if principal_type == "ServicePrincipal" else "User"
+            if role is None or not role.is_enabled or member_type not in role.allowed_member_types:
+                raise ConsentryError(INVALID_VALUE, reason=f"Permission being assigned was not found on "
+                                                            f"application '{resource.app_id}'.")
+        return _insert_assignment(tx, scope, now, actor, resource, app_role_id, principal_type, principal_name,
+                                  principal_id)
+
+
+def _principal_by_object_id(scope: TenantScope, object_id: str) -> tuple[str, str]:
+    user = scope.directory.find_user(object_id)
+    if user:
+        return "User", user.display_name
+    group = scope.directory.find_group(object_id)
+    if group:
+        return "Group", group.display_name
+    sp = scope.apps.find_service_principal(object_id)
+    if sp:
+        return "ServicePrincipal", sp.display_name
+    raise ConsentryError(GRAPH_NOT_FOUND, id=object_id)

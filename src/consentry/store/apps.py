@@ -6,11 +6,14 @@ from typing import Any
 
 from odata_query import ast
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from consentry.domain.apps import Application, KeyCredential, PasswordCredential, ServicePrincipal
+from consentry.domain.apps import service_principal_names as service_principal_names_of
 from consentry.domain.clock import as_utc
 from consentry.domain.odata import ODataQuery
 from consentry.domain.scopes import resource_key
+from consentry.store.grants import ensure_text_keys, flag_property, text_property
 from consentry.store.mapping import (
     role_from_json,
     role_to_json,
@@ -22,6 +25,7 @@ from consentry.store.mapping import (
 from consentry.store.odata import Fields, Page, fetch_page, json_array_contains, lambda_value, to_where
 from consentry.store.tables import (
     applications,
+    delegated_permission_classifications,
     key_credentials,
     password_credentials,
     service_principal_names,
@@ -46,35 +50,48 @@ class _ApplicationReader:
     conn: Connection
 
     def _load(self, row: Any) -> Application:
-        r = row._mapping
-        secrets = self.conn.execute(select(password_credentials)
-                                    .where(password_credentials.c.application_id == r["id"])
-                                    .order_by(password_credentials.c.start)).all()
-        keys = self.conn.execute(select(key_credentials).where(key_credentials.c.application_id == r["id"])
-                                 .order_by(key_credentials.c.start)).all()
-        return Application(
-            id=r["id"], app_id=r["app_id"], tenant_id=r["tenant_id"], display_name=r["display_name"],
-            sign_in_audience=r["sign_in_audience"], web_redirect_uris=tuple(r["web_redirect_uris"]),
-            spa_redirect_uris=tuple(r["spa_redirect_uris"]),
-            public_client_redirect_uris=tuple(r["public_client_redirect_uris"]),
-            is_fallback_public_client=r["is_fallback_public_client"],
-            identifier_uris=tuple(r["identifier_uris"]),
-            required_resource_access=tuple(rra_from_json(x) for x in r["required_resource_access"]),
-            scopes=tuple(scope_from_json(x) for x in r["scopes"]),
-            app_roles=tuple(role_from_json(x) for x in r["app_roles"]),
-            homepage_url=r["homepage_url"], info=dict(r["info"]), publisher_name=r["publisher_name"],
-            verified_publisher=dict(r["verified_publisher"]),
-            password_credentials=tuple(
-                PasswordCredential(s.key_id, s.display_name, s.hint, s.secret_hash, as_utc(s.start), as_utc(s.end))
-                for s in secrets),
-            key_credentials=tuple(
-                KeyCredential(k.key_id, k.display_name, k.type, k.usage, k.certificate_der, k.thumbprint_sha1,
-                              k.thumbprint_sha256, as_utc(k.start), as_utc(k.end)) for k in keys),
-            created_at=as_utc(r["created_at"]))
+        return self._load_many([row])[0]
+
+    def _load_many(self, rows: list[Any]) -> list[Application]:
+        """Applications with their credentials, in two queries whatever the number of rows."""
+        ids = [row._mapping["id"] for row in rows]
+        if not ids:
+            return []
+        secrets: dict[str, list[PasswordCredential]] = {i: [] for i in ids}
+        for s in self.conn.execute(select(password_credentials).where(password_credentials.c.application_id.in_(ids))
+                                   .order_by(password_credentials.c.start, password_credentials.c.key_id)):
+            secrets[s.application_id].append(PasswordCredential(s.key_id, s.display_name, s.hint, s.secret_hash,
+                                                                as_utc(s.start), as_utc(s.end)))
+        keys: dict[str, list[KeyCredential]] = {i: [] for i in ids}
+        for k in self.conn.execute(select(key_credentials).where(key_credentials.c.application_id.in_(ids))
+                                   .order_by(key_credentials.c.start, key_credentials.c.key_id)):
+            keys[k.application_id].append(KeyCredential(
+                k.key_id, k.display_name, k.type, k.usage, k.certificate_der, k.thumbprint_sha1, k.thumbprint_sha256,
+                as_utc(k.start), as_utc(k.end)))
+        return [_application(row, tuple(secrets[row._mapping["id"]]), tuple(keys[row._mapping["id"]]))
+                for row in rows]
+
+
+def _application(row: Any, secrets: tuple[PasswordCredential, ...], keys: tuple[KeyCredential, ...]) -> Application:
+    r = row._mapping
+    return Application(
+        id=r["id"], app_id=r["app_id"], tenant_id=r["tenant_id"], display_name=r["display_name"],
+        sign_in_audience=r["sign_in_audience"], web_redirect_uris=tuple(r["web_redirect_uris"]),
+        spa_redirect_uris=tuple(r["spa_redirect_uris"]),
+        public_client_redirect_uris=tuple(r["public_client_redirect_uris"]),
+        is_fallback_public_client=r["is_fallback_public_client"],
+        identifier_uris=tuple(r["identifier_uris"]),
+        required_resource_access=tuple(rra_from_json(x) for x in r["required_resource_access"]),
+        scopes=tuple(scope_from_json(x) for x in r["scopes"]),
+        app_roles=tuple(role_from_json(x) for x in r["app_roles"]),
+        homepage_url=r["homepage_url"], info=dict(r["info"]), publisher_name=r["publisher_name"],
+        verified_publisher=dict(r["verified_publisher"]), password_credentials=secrets, key_credentials=keys,
+        created_at=as_utc(r["created_at"]))
 
 
 class ApplicationCatalog(_ApplicationReader):
-    """Cross-tenant reads of application registrations, for resolving a multi-tenant client by appId."""
+    """Cross-tenant reads of application registrations, for resolving a multi-tenant client by appId, and
+    the one cross-tenant write: copying an application's published definition onto its service principals."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -82,6 +99,25 @@ class ApplicationCatalog(_ApplicationReader):
     def find_home_registration(self, app_id: str) -> Application | None:
         row = self.conn.execute(select(applications).where(applications.c.app_id == app_id.lower())).first()
         return self._load(row) if row else None
+
+    def find_registrations_with_identifier_uri(self, uri: str) -> list[str]:
+        """The object ids of applications, in any tenant, that list ``uri`` among their identifierUris."""
+        return list(self.conn.execute(select(applications.c.id).where(
+            json_array_contains(self.conn, applications.c.identifier_uris, uri))).scalars())
+
+    def sync_service_principals(self, app: Application) -> int:
+        """Copy an application's published definition (names, scopes, roles, URIs) onto its service principal
+        in every tenant that has one; the number updated."""
+        values = dict(display_name=app.display_name, scopes=[scope_to_json(s) for s in app.scopes],
+                      app_roles=[role_to_json(r) for r in app.app_roles],
+                      service_principal_names=list(service_principal_names_of(app)),
+                      reply_urls=list(app.redirect_uris), homepage=app.homepage_url,
+                      sign_in_audience=app.sign_in_audience)
+        rows = self.conn.execute(select(service_principals.c.id, service_principals.c.tenant_id).where(
+            service_principals.c.app_id == app.app_id.lower())).all()
+        for row in rows:
+            AppRepository(self.conn, row.tenant_id).update_service_principal(row.id, **values)
+        return len(rows)
 
 
 def _sp(row: Any) -> ServicePrincipal:
@@ -123,7 +159,31 @@ class AppRepository(_ApplicationReader):
     def list_applications(self) -> list[Application]:
         rows = self.conn.execute(select(applications).where(applications.c.tenant_id == self.tenant_id)
                                  .order_by(applications.c.display_name, applications.c.id)).all()
-        return [self._load(r) for r in rows]
+        return self._load_many(list(rows))
+
+    def page_applications(self, query: ODataQuery) -> tuple[list[Application], Page]:
+        """One page of the applications homed in this tenant, filtered and sorted as Graph allows."""
+        a = applications
+        ensure_text_keys(query)
+        base = select(a).where(a.c.tenant_id == self.tenant_id)
+        if query.filter is not None:
+            base = base.where(to_where(query.filter, self._application_fields()))
+        order = [a.c.display_name, a.c.id] if query.orderby else [a.c.id]
+        descending = bool(query.orderby and query.orderby[0][1])
+        page = fetch_page(self.conn, base, order, descending=descending, after=query.after, limit=query.top,
+                          count=query.count)
+        return self._load_many(page.rows), page
+
+    def _application_fields(self) -> Fields:
+        a = applications
+
+        def by_identifier_uri(lam: ast.Lambda, _node: ast.CollectionLambda) -> Any:
+            return json_array_contains(self.conn, a.c.identifier_uris, lambda_value(lam))
+
+        return Fields({name: text_property(column) for name, column in (
+            ("id", a.c.id), ("appId", a.c.app_id), ("displayName", a.c.display_name),
+            ("signInAudience", a.c.sign_in_audience), ("publisherName", a.c.publisher_name))},
+            {"identifierUris": by_identifier_uri})
 
     def replace_application(self, app: Application) -> None:
         values = _application_values(app)
@@ -214,6 +274,7 @@ class AppRepository(_ApplicationReader):
     def page_service_principals(self, query: ODataQuery) -> tuple[list[ServicePrincipal], Page]:
         """One page of this tenant's service principals, filtered and sorted as Graph allows."""
         sp = service_principals
+        ensure_text_keys(query)
         base = select(sp).where(sp.c.tenant_id == self.tenant_id)
         if query.filter is not None:
             base = base.where(to_where(query.filter, self._sp_fields()))
@@ -235,11 +296,12 @@ class AppRepository(_ApplicationReader):
         def by_tag(lam: ast.Lambda, _node: ast.CollectionLambda) -> Any:
             return json_array_contains(self.conn, sp.c.tags, lambda_value(lam))
 
-        return Fields({"id": sp.c.id, "appId": sp.c.app_id, "displayName": sp.c.display_name,
-                       "accountEnabled": sp.c.account_enabled,
-                       "appRoleAssignmentRequired": sp.c.app_role_assignment_required,
-                       "appOwnerOrganizationId": sp.c.app_owner_organization_id,
-                       "publisherName": sp.c.publisher_name},
+        return Fields({"id": text_property(sp.c.id), "appId": text_property(sp.c.app_id),
+                       "displayName": text_property(sp.c.display_name),
+                       "accountEnabled": flag_property(sp.c.account_enabled),
+                       "appRoleAssignmentRequired": flag_property(sp.c.app_role_assignment_required),
+                       "appOwnerOrganizationId": text_property(sp.c.app_owner_organization_id),
+                       "publisherName": text_property(sp.c.publisher_name)},
                       {"servicePrincipalNames": by_name, "tags": by_tag})
 
     def update_service_principal(self, object_id: str, **values: Any) -> None:
@@ -254,3 +316,36 @@ class AppRepository(_ApplicationReader):
     def remove_service_principal(self, object_id: str) -> None:
         self.conn.execute(delete(service_principals).where(
             service_principals.c.tenant_id == self.tenant_id, service_principals.c.id == object_id))
+
+    # delegated permission classifications (spec §6.2), rows of the API's service principal
+    def add_classification(self, service_principal_id: str, classification_id: str, permission_id: str,
+                           permission_name: str, classification: str) -> bool:
+        """False when the permission is already classified on this service principal."""
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(_c).values(
+                    id=classification_id, tenant_id=self.tenant_id, service_principal_id=service_principal_id,
+                    permission_id=permission_id, permission_name=permission_name, classification=classification))
+        except IntegrityError:
+            return False
+        return True
+
+    def list_classifications(self, service_principal_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(select(_c).where(_c.c.tenant_id == self.tenant_id,
+                                                  _c.c.service_principal_id == service_principal_id)
+                                 .order_by(_c.c.permission_name, _c.c.id))
+        return [dict(r._mapping) for r in rows]
+
+    def find_classification(self, service_principal_id: str, classification_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(select(_c).where(_c.c.tenant_id == self.tenant_id,
+                                                 _c.c.service_principal_id == service_principal_id,
+                                                 _c.c.id == classification_id)).first()
+        return dict(row._mapping) if row else None
+
+    def remove_classification(self, service_principal_id: str, classification_id: str) -> int:
+        return self.conn.execute(delete(_c).where(_c.c.tenant_id == self.tenant_id,
+                                                  _c.c.service_principal_id == service_principal_id,
+                                                  _c.c.id == classification_id)).rowcount
+
+
+_c = delegated_permission_classifications

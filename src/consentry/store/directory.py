@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from odata_query import ast
+from sqlalchemy import Connection, delete, func, insert, literal, select, update
 
 from consentry.domain.clock import as_utc
 from consentry.domain.directory import Group, RoleAssignment, Tenant, User
+from consentry.domain.odata import ODataQuery
+from consentry.store.odata import Fields, Page, fetch_page, to_where
 from consentry.store.tables import group_members, groups, role_assignments, tenant_domains, tenants, users
+
+# Properties stored lower-case (GUIDs, sign-in names): Entra compares them case-insensitively, so the
+# literals they are compared with are lower-cased too.
+_USER_LOWER_CASE = frozenset({"id", "userPrincipalName"})
+_ID_LOWER_CASE = frozenset({"id"})
+_ASSIGNMENT_LOWER_CASE = frozenset({"id", "principalId", "roleDefinitionId"})
 
 
 class TenantRegistry:
@@ -151,9 +162,119 @@ class DirectoryRepository:
         self.conn.execute(delete(role_assignments).where(role_assignments.c.tenant_id == self.tenant_id,
                                                          role_assignments.c.id == assignment_id))
 
+    def page_users(self, query: ODataQuery, *, group_id: str | None = None,
+                   role_template_id: str | None = None) -> tuple[list[User], Page]:
+        """One page of this tenant's users (or of one group's members, or one role's holders)."""
+        base = select(users).where(users.c.tenant_id == self.tenant_id)
+        if group_id is not None:
+            base = base.where(users.c.id.in_(select(group_members.c.member_id).where(
+                group_members.c.tenant_id == self.tenant_id, group_members.c.group_id == group_id)))
+        if role_template_id is not None:
+            base = base.where(users.c.id.in_(select(role_assignments.c.principal_id).where(
+                role_assignments.c.tenant_id == self.tenant_id,
+                role_assignments.c.role_template_id == role_template_id)))
+        if query.filter is not None:
+            base = base.where(to_where(_lower_case_literals(query.filter, _USER_LOWER_CASE), _USER_FIELDS))
+        order = [users.c.display_name, users.c.id] if query.orderby else [users.c.id]
+        page = fetch_page(self.conn, base, order, descending=bool(query.orderby and query.orderby[0][1]),
+                          after=query.after, limit=query.top, count=query.count)
+        return [_user(r) for r in page.rows], page
+
+    def remove_memberships_of(self, member_id: str) -> None:
+        self.conn.execute(delete(group_members).where(group_members.c.tenant_id == self.tenant_id,
+                                                      group_members.c.member_id == member_id))
+
+    def remove_role_assignments_of(self, principal_id: str) -> None:
+        self.conn.execute(delete(role_assignments).where(role_assignments.c.tenant_id == self.tenant_id,
+                                                         role_assignments.c.principal_id == principal_id))
+
+    # groups, as Graph pages them
+    def page_groups(self, query: ODataQuery) -> tuple[list[Group], Page]:
+        base = select(groups).where(groups.c.tenant_id == self.tenant_id)
+        if query.filter is not None:
+            base = base.where(to_where(_lower_case_literals(query.filter, _ID_LOWER_CASE), _GROUP_FIELDS))
+        order = [groups.c.display_name, groups.c.id] if query.orderby else [groups.c.id]
+        page = fetch_page(self.conn, base, order, descending=bool(query.orderby and query.orderby[0][1]),
+                          after=query.after, limit=query.top, count=query.count)
+        return [_group(r) for r in page.rows], page
+
+    def list_groups_by_id(self, group_ids: list[str]) -> list[Group]:
+        """Groups without their members (for memberOf), by id."""
+        if not group_ids:
+            return []
+        rows = self.conn.execute(select(groups).where(groups.c.tenant_id == self.tenant_id,
+                                                      groups.c.id.in_(group_ids)).order_by(groups.c.id))
+        return [_group(r) for r in rows]
+
+    def is_member(self, group_id: str, member_id: str) -> bool:
+        return self.conn.execute(select(group_members.c.group_id).where(
+            group_members.c.tenant_id == self.tenant_id, group_members.c.group_id == group_id,
+            group_members.c.member_id == member_id)).first() is not None
+
+    def update_group(self, group_id: str, **values: object) -> None:
+        self.conn.execute(update(groups).where(groups.c.tenant_id == self.tenant_id, groups.c.id == group_id)
+                          .values(**values))
+
+    def remove_group(self, group_id: str) -> None:
+        self.conn.execute(delete(group_members).where(group_members.c.tenant_id == self.tenant_id,
+                                                      group_members.c.group_id == group_id))
+        self.conn.execute(delete(groups).where(groups.c.tenant_id == self.tenant_id, groups.c.id == group_id))
+
+    # role assignments, as Graph's unifiedRoleAssignment
+    def find_role_assignment_by_id(self, assignment_id: str) -> RoleAssignment | None:
+        row = self.conn.execute(select(role_assignments).where(
+            role_assignments.c.tenant_id == self.tenant_id, role_assignments.c.id == assignment_id)).first()
+        return _role_assignment(row) if row else None
+
+    def page_role_assignments(self, query: ODataQuery) -> tuple[list[RoleAssignment], Page]:
+        ra = role_assignments
+        base = select(ra).where(ra.c.tenant_id == self.tenant_id)
+        if query.filter is not None:
+            base = base.where(to_where(_lower_case_literals(query.filter, _ASSIGNMENT_LOWER_CASE),
+                                        _ROLE_ASSIGNMENT_FIELDS))
+        page = fetch_page(self.conn, base, [ra.c.id], descending=False, after=query.after, limit=query.top,
+                          count=query.count)
+        return [_role_assignment(r) for r in page.rows], page
+
     def count_users(self) -> int:
         return int(self.conn.execute(select(func.count()).select_from(users)
                                      .where(users.c.tenant_id == self.tenant_id)).scalar() or 0)
+
+
+def _group(row: object) -> Group:
+    r = row._mapping  # type: ignore[attr-defined]
+    return Group(r["id"], r["tenant_id"], r["display_name"], r["description"], as_utc(r["created_at"]))
+
+
+_USER_FIELDS = Fields({
+    "id": users.c.id, "userPrincipalName": users.c.user_principal_name, "displayName": users.c.display_name,
+    "mail": users.c.mail, "accountEnabled": users.c.account_enabled, "givenName": users.c.given_name,
+    "surname": users.c.surname, "jobTitle": users.c.job_title})
+_GROUP_FIELDS = Fields({"id": groups.c.id, "displayName": groups.c.display_name,
+                        "description": groups.c.description})
+_ROLE_ASSIGNMENT_FIELDS = Fields({
+    "id": role_assignments.c.id, "principalId": role_assignments.c.principal_id,
+    "roleDefinitionId": role_assignments.c.role_template_id, "directoryScopeId": literal("/")})
+
+
+def _lower_case_literals(node: Any, names: frozenset[str]) -> Any:
+    """The filter with the string literals compared to the properties ``names`` lower-cased."""
+    if isinstance(node, ast.BoolOp):
+        return dataclasses.replace(node, left=_lower_case_literals(node.left, names),
+                                   right=_lower_case_literals(node.right, names))
+    if isinstance(node, ast.UnaryOp):
+        return dataclasses.replace(node, operand=_lower_case_literals(node.operand, names))
+    if isinstance(node, ast.Compare) and isinstance(node.left, ast.Identifier) and node.left.name in names:
+        return dataclasses.replace(node, right=_lower(node.right))
+    return node  # startswith() already compares lower-case on both sides
+
+
+def _lower(node: Any) -> Any:
+    if isinstance(node, ast.String):
+        return ast.String(node.val.lower())
+    if isinstance(node, ast.List):
+        return dataclasses.replace(node, val=[_lower(v) for v in node.val])
+    return node
 
 
 def _role_assignment(row: object) -> RoleAssignment:

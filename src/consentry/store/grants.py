@@ -4,14 +4,67 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Boolean, ColumnElement, Connection, String, delete, insert, or_, select, type_coerce, update
+from sqlalchemy.types import TypeDecorator
 
 from consentry.domain.clock import as_utc
 from consentry.domain.grants import AppRoleAssignment, OAuth2PermissionGrant
+from consentry.domain.odata import ODataQuery
+from consentry.errors import GRAPH_BAD_REQUEST, ConsentryError
+from consentry.store.odata import Fields, Page, fetch_page, to_where
 from consentry.store.tables import app_role_assignments, oauth2_permission_grants
+
+
+class _Text(TypeDecorator[str]):
+    """A text property in ``$filter``: literals compare as text whatever their OData type (``clientId eq 5`` finds
+    nothing rather than making PostgreSQL compare varchar with integer)."""
+
+    impl = String
+    cache_ok = True
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        return self
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else str(value)
+
+
+class _Flag(TypeDecorator[bool]):
+    """A boolean property in ``$filter``: a literal that is not a boolean matches nothing."""
+
+    impl = Boolean
+    cache_ok = True
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        return self
+
+    def process_bind_param(self, value: Any, dialect: Any) -> bool | None:
+        return value if isinstance(value, bool) else None
+
+
+def text_property(column: Any) -> ColumnElement[Any]:
+    return type_coerce(column, _Text())
+
+
+def flag_property(column: Any) -> ColumnElement[Any]:
+    return type_coerce(column, _Flag())
+
+
+def ensure_text_keys(query: ODataQuery) -> None:
+    """Keyset paging here sorts by text columns only: a ``$skiptoken`` with anything else was not ours."""
+    if query.after is not None and not all(isinstance(v, str) for v in query.after):
+        raise ConsentryError(GRAPH_BAD_REQUEST, reason="The $skiptoken is not valid.")
+
 
 _g = oauth2_permission_grants
 _a = app_role_assignments
+_GRANT_FIELDS = Fields({name: text_property(column) for name, column in (
+    ("id", _g.c.id), ("clientId", _g.c.client_id), ("consentType", _g.c.consent_type),
+    ("principalId", _g.c.principal_id), ("resourceId", _g.c.resource_id))})
+_ASSIGNMENT_FIELDS = Fields({name: text_property(column) for name, column in (
+    ("id", _a.c.id), ("principalId", _a.c.principal_id), ("principalType", _a.c.principal_type),
+    ("principalDisplayName", _a.c.principal_display_name), ("resourceId", _a.c.resource_id),
+    ("resourceDisplayName", _a.c.resource_display_name), ("appRoleId", _a.c.app_role_id))})
 
 
 def _grant(row: Any) -> OAuth2PermissionGrant:
@@ -52,6 +105,19 @@ class GrantRepository:
                 query = query.where(column == value)
         return [_grant(r) for r in self.conn.execute(query.order_by(_g.c.created_at, _g.c.id))]
 
+    def page_grants(self, query: ODataQuery, *, client_id: str | None = None) -> tuple[list[OAuth2PermissionGrant],
+                                                                                       Page]:
+        """One page of this tenant's grants (of one client, if given), filtered as Graph allows, by id."""
+        ensure_text_keys(query)
+        base = select(_g).where(_g.c.tenant_id == self.tenant_id)
+        if client_id is not None:
+            base = base.where(_g.c.client_id == client_id)
+        if query.filter is not None:
+            base = base.where(to_where(query.filter, _GRANT_FIELDS))
+        page = fetch_page(self.conn, base, [_g.c.id], descending=False, after=query.after, limit=query.top,
+                          count=query.count)
+        return [_grant(r) for r in page.rows], page
+
     def list_grants_for_user(self, client_id: str, resource_id: str,
                              user_id: str | None) -> list[OAuth2PermissionGrant]:
         """The AllPrincipals grant and this user's Principal grant for one client–resource pair."""
@@ -90,6 +156,21 @@ class GrantRepository:
         if resource_id is not None:
             query = query.where(_a.c.resource_id == resource_id)
         return [_assignment(r) for r in self.conn.execute(query.order_by(_a.c.created_at, _a.c.id))]
+
+    def page_assignments(self, query: ODataQuery, *, principal_id: str | None = None,
+                         resource_id: str | None = None) -> tuple[list[AppRoleAssignment], Page]:
+        """One page of the assignments held by a principal, or made on a resource, filtered, by id."""
+        ensure_text_keys(query)
+        base = select(_a).where(_a.c.tenant_id == self.tenant_id)
+        if principal_id is not None:
+            base = base.where(_a.c.principal_id == principal_id)
+        if resource_id is not None:
+            base = base.where(_a.c.resource_id == resource_id)
+        if query.filter is not None:
+            base = base.where(to_where(query.filter, _ASSIGNMENT_FIELDS))
+        page = fetch_page(self.conn, base, [_a.c.id], descending=False, after=query.after, limit=query.top,
+                          count=query.count)
+        return [_assignment(r) for r in page.rows], page
 
     def remove_assignment(self, assignment_id: str) -> int:
         return self.conn.execute(delete(_a).where(_a.c.tenant_id == self.tenant_id,

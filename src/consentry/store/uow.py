@@ -7,14 +7,15 @@ sign-in name) are methods named for what they do on :class:`Transaction` itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, select
 
 from consentry.store.apps import ApplicationCatalog, AppRepository
-from consentry.store.audit import AuditRepository
+from consentry.store.audit import DIRECTORY_CHANGED, AuditRepository
 from consentry.store.database import READ_ONLY
+from consentry.store.deleted import DeletedObjectRepository
 from consentry.store.directory import DirectoryRepository, TenantRegistry
 from consentry.store.grants import GrantRepository
 from consentry.store.keys import KeyRepository
@@ -33,6 +34,7 @@ class TenantScope:
         self.apps = AppRepository(conn, tenant_id)
         self.grants = GrantRepository(conn, tenant_id)
         self.audit = AuditRepository(conn, tenant_id)
+        self.deleted = DeletedObjectRepository(conn, tenant_id)
 
 
 class Transaction:
@@ -58,12 +60,22 @@ class Transaction:
 class UnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.on_directory_change: list[Callable[[], None]] = []
 
     @contextmanager
     def begin(self) -> Iterator[Transaction]:
-        """A read-write transaction, committed when the block ends without an exception."""
-        with self.engine.connect() as conn, conn.begin():
-            yield Transaction(conn)
+        """A read-write transaction, committed when the block ends without an exception. When it changed
+        the directory, the ``on_directory_change`` callbacks run after the commit."""
+        with self.engine.connect() as conn:
+            try:
+                with conn.begin():
+                    yield Transaction(conn)
+                changed = conn.info.get(DIRECTORY_CHANGED, False)
+            finally:
+                conn.info.pop(DIRECTORY_CHANGED, None)
+        if changed:
+            for callback in self.on_directory_change:
+                callback()
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:

@@ -11,11 +11,27 @@ from starlette.exceptions import HTTPException
 
 from consentry.errors import GRAPH_BAD_REQUEST, GRAPH_NOT_FOUND, SERVER_ERROR, ConsentryError
 from consentry.runtime import Runtime
-from consentry.web.graph import service_principals
+from consentry.web.graph import groups, organization, roles, service_principals, users
+from consentry.web.graph.applications import router as applications_router
+from consentry.web.graph.audit_logs import router as audit_logs_router
 from consentry.web.graph.common import error_envelope
+from consentry.web.graph.deleted_items import router as deleted_items_router
+from consentry.web.graph.grants import router as grants_router
+from consentry.web.graph.sp_relations import router as sp_relations_router
 
 log = structlog.get_logger("consentry.graph")
-ROUTERS = (service_principals.router,)
+ROUTERS = (
+    service_principals.router,
+    users.router,
+    groups.router,
+    roles.router,
+    organization.router,
+    audit_logs_router,
+    deleted_items_router,
+    applications_router,
+    grants_router,
+    sp_relations_router,
+)
 
 
 def create_graph_app(runtime: Runtime) -> FastAPI:

@@ -13,7 +13,7 @@ from consentry.domain.apps import AppRole, PermissionScope, ServicePrincipal
 from consentry.domain.callers import Caller
 from consentry.errors import GRAPH_BAD_REQUEST, GRAPH_NOT_FOUND, ConsentryError
 from consentry.services import apps as app_service
-from consentry.services import authz
+from consentry.services import authz, deleted_items
 from consentry.web.graph.common import (
     actor_of,
     caller,
@@ -150,6 +150,6 @@ async def delete_service_principal(request: Request, who: Caller = Depends(calle
     rt = runtime_of(request)
     await run_in_threadpool(authz.ensure_allowed, rt.ctx, who, authz.WRITE_APPS)
     sp = await run_in_threadpool(_lookup, request, who)
-    await run_in_threadpool(app_service.delete_service_principal, rt.ctx, who.tenant_id, sp.id,
+    await run_in_threadpool(deleted_items.soft_delete_service_principal, rt.ctx, who.tenant_id, sp.id,
                             actor_of(request, who))
     return no_content()
