@@ -25,20 +25,18 @@ def spki_pin(certificate: Path) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(server: RunningServer) -> Iterator[object]:
+    """Module-scoped: Playwright's sync API keeps an event loop running while it is open."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
     from playwright.sync_api import sync_playwright
 
-    env_proxy = {k: os.environ.pop(k) for k in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
-                 if k in os.environ}
-    try:
-        with sync_playwright() as playwright:
-            pin = spki_pin(server.ca_path.parent / "server.pem")
-            args = [*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"]
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
-            yield browser
-            browser.close()
-    finally:
-        os.environ.update(env_proxy)
+    # The browser only talks to the loopback server; the egress guard's proxy is for client libraries.
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("https_proxy", "http_proxy")}
+    with sync_playwright() as playwright:
+        pin = spki_pin(server.ca_path.parent / "server.pem")
+        args = [*CHROMIUM_ARGS, "--no-proxy-server", f"--ignore-certificate-errors-spki-list={pin}"]
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args, env=env)
+        yield browser
+        browser.close()

@@ -219,6 +219,21 @@ def test_delete_removes_the_application_and_its_home_service_principal(admin: ht
     assert event["operation_type"] == "Delete"
 
 
+def test_application_changes_are_in_the_graph_audit_log(admin: httpx.Client) -> None:
+    created = _create(admin)
+    admin.patch(f"/v1.0/applications/{created['id']}", json={"displayName": "audited"})
+    admin.post(f"/v1.0/applications/{created['id']}/addPassword", json={})
+    for activity in ("Add application", "Update application",
+                     "Update application – Certificates and secrets management"):
+        page = admin.get("/v1.0/auditLogs/directoryAudits",
+                         params={"$filter": f"activityDisplayName eq '{activity}'", "$top": "50"})
+        assert page.status_code == 200, page.text
+        records = [r for r in page.json()["value"] if any(t["id"] == created["id"] for t in r["targetResources"])]
+        assert len(records) == 1, activity
+        assert records[0]["category"] == "ApplicationManagement"
+        assert records[0]["initiatedBy"]["user"]["userPrincipalName"] == "admin@contoso.example"
+
+
 # --- secrets and certificates ----------------------------------------------------------------------------
 def test_add_password_shows_the_secret_once_and_client_credentials_work_until_it_is_removed(
         admin: httpx.Client, server: RunningServer) -> None:
@@ -452,6 +467,8 @@ def test_no_or_bad_token_is_401(graph: Graph) -> None:
     {"displayName": "x", "requiredResourceAccess": [{"resourceAppId": MICROSOFT_GRAPH,
                                                      "resourceAccess": [{"id": SCOPE_ID, "type": "Other"}]}]},
     {"displayName": ""},
+    {"displayName": "nul\u0000byte"},
+    {"displayName": "x", "identifierUris": ["api://nul\u0000byte"]},
     {"displayName": None},
     {"signInAudience": "AzureADMyOrg"},
 ])
@@ -551,6 +568,7 @@ def test_an_identifier_uri_of_another_tenants_app_cannot_be_taken(admin: httpx.C
 def test_msgraph_sdk_registers_an_app_adds_a_secret_and_reads_it_back(server: RunningServer,
                                                                       admin_token: str) -> None:
     import asyncio
+    import concurrent.futures
 
     from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator
     from kiota_abstractions.authentication.base_bearer_token_authentication_provider import (
@@ -620,4 +638,6 @@ def test_msgraph_sdk_registers_an_app_adds_a_secret_and_reads_it_back(server: Ru
         else:
             raise AssertionError("the deleted application was found")
 
-    asyncio.run(scenario())
+    # In a thread of its own: Playwright's session-wide browser keeps an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()

@@ -143,7 +143,7 @@ def test_a_principal_grant_names_its_user(admin: httpx.Client, server: RunningSe
         400, "Request_BadRequest")
     _error(admin.post("/v1.0/oauth2PermissionGrants", json={
         "clientId": client_sp, "consentType": "Principal", "resourceId": graph_sp, "scope": "User.Read",
-        "principalId": str(uuid.uuid4())}), 400, "Request_BadRequest")
+        "principalId": str(uuid.uuid4())}), 404, "Request_ResourceNotFound")
 
 
 # --- reads: filters and paging -------------------------------------------------------------------------------
@@ -196,6 +196,11 @@ def test_write_errors_in_plain_http(admin: httpx.Client, server: RunningServer, 
     _error(admin.post(url, json={**base, "expiryTime": "2030-01-01T00:00:00Z"}), 400, "Request_BadRequest")
     _error(admin.post(url, json={k: v for k, v in base.items() if k != "clientId"}), 400, "Request_BadRequest")
     _error(admin.post(url, json={**base, "clientId": 42}), 400, "Request_BadRequest")
+    _error(admin.post(url, json={**base, "clientId": "not-a-guid"}), 400, "Request_BadRequest")
+    _error(admin.post(url, json={**base, "principalId": "a\u0000b", "consentType": "Principal"}), 400,
+           "Request_BadRequest")
+    _error(admin.get(url, params={"$filter": "clientId eq 'a\u0000b'"}), 400, "Request_BadRequest")
+    assert admin.get(url, params={"$filter": "clientId eq 5"}).json()["value"] == []
     _error(admin.post(url, json={**base, "clientId": str(uuid.uuid4())}), 404, "Request_ResourceNotFound")
     _error(admin.post(url, json={**base, "resourceId": str(uuid.uuid4())}), 404, "Request_ResourceNotFound")
     grant = admin.post(url, json=base).json()
@@ -203,7 +208,8 @@ def test_write_errors_in_plain_http(admin: httpx.Client, server: RunningServer, 
     _error(admin.patch(f"{url}/{grant['id']}", json={"scope": "Not.A.Scope"}), 400, "Request_BadRequest")
     _error(admin.patch(f"{url}/{grant['id']}", json={"consentType": "Principal"}), 400, "Request_BadRequest")
     for response in (admin.get(f"{url}/nope"), admin.patch(f"{url}/nope", json={"scope": "User.Read"}),
-                     admin.delete(f"{url}/nope"), admin.get(f"{url}/{'x' * 300}")):
+                     admin.delete(f"{url}/nope"), admin.get(f"{url}/{'x' * 300}"), admin.get(f"{url}/a%00b"),
+                     admin.get(f"{url}/a.b")):
         _error(response, 404, "Request_ResourceNotFound")
     _error(admin.put(f"{url}/{grant['id']}", json=base), 400, "Request_BadRequest")
 
@@ -250,7 +256,7 @@ def test_app_only_with_application_read_all_reads_grants_but_cannot_write(
 # --- tenant isolation, as attacks ----------------------------------------------------------------------------
 def test_another_tenants_grants_and_service_principals_are_out_of_reach(admin: httpx.Client,
                                                                         server: RunningServer,
-                                                                        graph_sp: str) -> None:
+                                                                        graph_sp: str, other_tenant: Any) -> None:
     apple_client = apps.register_application(server.ctx, APPLE_TENANT_ID, Application(
         id=str(uuid.uuid4()), app_id=str(uuid.uuid4()), tenant_id=APPLE_TENANT_ID, display_name="apple client",
         is_fallback_public_client=True), TEST_ACTOR)
@@ -273,6 +279,9 @@ def test_another_tenants_grants_and_service_principals_are_out_of_reach(admin: h
         _error(admin.post("/v1.0/oauth2PermissionGrants", json={
             "clientId": client_id, "consentType": "AllPrincipals", "resourceId": resource_id,
             "scope": "Mail.Read"}), 404, "Request_ResourceNotFound")
+    _error(admin.post("/v1.0/oauth2PermissionGrants", json={
+        "clientId": contoso_client, "consentType": "Principal", "resourceId": graph_sp, "scope": "User.Read",
+        "principalId": other_tenant.user_id}), 404, "Request_ResourceNotFound")
     with server.ctx.uow.read() as tx:
         still = tx.tenant(APPLE_TENANT_ID).grants.find_grant(apple_grant.id)
     assert still is not None and still.scope == "User.Read"

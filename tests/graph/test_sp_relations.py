@@ -163,7 +163,10 @@ def test_app_role_assignment_errors(admin: httpx.Client, server: RunningServer, 
     _error(admin.post(url, json={k: v for k, v in base.items() if k != "resourceId"}), 400, "Request_BadRequest")
     _error(admin.post(url, json={**base, "principalType": "ServicePrincipal"}), 400, "Request_BadRequest")
     _error(admin.post(url, json={**base, "resourceId": str(uuid.uuid4())}), 404, "Request_ResourceNotFound")
-    _error(admin.delete(f"{url}/nope"), 404, "Request_ResourceNotFound")
+    for odd in ("nope", "a%00b", "a.b", "x" * 100):
+        _error(admin.delete(f"{url}/{odd}"), 404, "Request_ResourceNotFound")
+        _error(admin.get(f"{url}/{odd}"), 404, "Request_ResourceNotFound")
+    _error(admin.get(url, params={"$filter": "appRoleId eq 'a\u0000'"}), 400, "Request_BadRequest")
     missing = str(uuid.uuid4())
     _error(admin.get(f"/v1.0/servicePrincipals/{missing}/appRoleAssignments"), 404, "Request_ResourceNotFound")
     _error(admin.post(f"/v1.0/servicePrincipals/{missing}/appRoleAssignments", json={**base, "principalId": missing}),
@@ -304,7 +307,7 @@ def test_who_may_assign_app_roles(graph: Graph, user_token: Callable[..., str], 
 
 # --- tenant isolation, as attacks ------------------------------------------------------------------------
 def test_another_tenants_service_principals_and_assignments_are_out_of_reach(
-        admin: httpx.Client, server: RunningServer, graph_sp: dict[str, Any]) -> None:
+        admin: httpx.Client, server: RunningServer, graph_sp: dict[str, Any], other_tenant: Any) -> None:
     apple_daemon = _daemon(server, APPLE_TENANT_ID)
     apple_assignment = grants.add_app_role_assignment(server.ctx, APPLE_TENANT_ID, apple_daemon.sp_id,
                                                       MICROSOFT_GRAPH, "User.Read.All", TEST_ACTOR)
@@ -333,6 +336,10 @@ def test_another_tenants_service_principals_and_assignments_are_out_of_reach(
     _error(admin.post(f"/v1.0/servicePrincipals/{contoso_daemon.sp_id}/appRoleAssignments", json={
         "principalId": contoso_daemon.sp_id, "resourceId": apple_graph, "appRoleId": role}), 404,
         "Request_ResourceNotFound")
+    api = _api(server)
+    for principal in (other_tenant.user_id, other_tenant.group_id):
+        _error(admin.post(f"/v1.0/servicePrincipals/{api}/appRoleAssignedTo", json={
+            "principalId": principal, "resourceId": api, "appRoleId": USER_ROLE}), 404, "Request_ResourceNotFound")
     listed = admin.get(f"/v1.0/servicePrincipals/{graph_sp['id']}/appRoleAssignedTo", params={"$top": "999"})
     assert apple_assignment.id not in {a["id"] for a in listed.json()["value"]}
     with server.ctx.uow.read() as tx:

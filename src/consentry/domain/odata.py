@@ -55,6 +55,8 @@ def decode_skiptoken(token: str) -> tuple[Any, ...]:
         raise _bad("The $skiptoken is not valid.") from exc
     if not isinstance(value, list) or not all(isinstance(v, str | int | float | None) for v in value):
         raise _bad("The $skiptoken is not valid.")
+    if any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in value):  # what a database column can hold
+        raise _bad("The $skiptoken is not valid.")
     return tuple(value)
 
 
@@ -65,7 +67,7 @@ def parse_query(params: dict[str, str], *, orderable: frozenset[str] = frozenset
 
     top = DEFAULT_TOP
     if (raw_top := get("top")) is not None:
-        if not raw_top.isdigit() or not 1 <= int(raw_top) <= MAX_TOP:
+        if not (raw_top.isascii() and raw_top.isdigit()) or not 1 <= int(raw_top) <= MAX_TOP:
             raise _bad(f"Invalid page size specified: '{raw_top[:20]}'. Must be between 1 and {MAX_TOP} inclusive.")
         top = int(raw_top)
     select = None

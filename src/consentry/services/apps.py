@@ -348,7 +348,7 @@ def certificate_credential(data: bytes, display_name: str | None = None, start: 
     end = end or cert.not_valid_after_utc
     if end <= start:
         raise _invalid("The certificate's endDateTime must be later than its startDateTime.")
-    return KeyCredential(new_guid(), display_name or cert.subject.rfc4514_string(), "AsymmetricX509Cert",
+    return KeyCredential(new_guid(), (display_name or cert.subject.rfc4514_string())[:256], "AsymmetricX509Cert",
                          "Verify", der, sha1, sha256, start, end)
 
 

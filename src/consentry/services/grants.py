@@ -51,7 +51,7 @@ def add_grant(ctx: ServiceContext, tenant_id: str, client_id: str, resource_id: 
         client = _referenced_service_principal(scope_, client_id)
         resource = _referenced_service_principal(scope_, resource_id)
         if principal_id and scope_.directory.find_user(principal_id) is None:
-            raise ConsentryError(INVALID_VALUE, reason=f"No user with id '{principal_id}' exists in the tenant.")
+            raise ConsentryError(GRAPH_NOT_FOUND, id=principal_id)
         values = validate_scope_values(resource, scope)
         existing = [g for g in scope_.grants.list_grants(client_id=client.id, resource_id=resource.id,
                                                          consent_type=consent_type)

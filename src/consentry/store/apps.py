@@ -178,7 +178,7 @@ class AppRepository(_ApplicationReader):
         a = applications
 
         def by_identifier_uri(lam: ast.Lambda, _node: ast.CollectionLambda) -> Any:
-            return json_array_contains(self.conn, a.c.identifier_uris, lambda_value(lam))
+            return json_array_contains(self.conn, a.c.identifier_uris, str(lambda_value(lam)))
 
         return Fields({name: text_property(column) for name, column in (
             ("id", a.c.id), ("appId", a.c.app_id), ("displayName", a.c.display_name),
@@ -294,7 +294,7 @@ class AppRepository(_ApplicationReader):
                 service_principal_names.c.name == resource_key(str(value))))
 
         def by_tag(lam: ast.Lambda, _node: ast.CollectionLambda) -> Any:
-            return json_array_contains(self.conn, sp.c.tags, lambda_value(lam))
+            return json_array_contains(self.conn, sp.c.tags, str(lambda_value(lam)))
 
         return Fields({"id": text_property(sp.c.id), "appId": text_property(sp.c.app_id),
                        "displayName": text_property(sp.c.display_name),

@@ -145,12 +145,15 @@ def _string(node: ast._Node) -> str:
 def _datetime(node: ast._Node) -> datetime:
     """An OData DateTimeOffset (``2026-11-26T00:00:00Z``, unquoted) or Date literal, in UTC: SQLite keeps
     times as UTC text without a zone, so every bound value must be UTC too."""
-    if isinstance(node, ast.DateTime):
-        value = node.py_val
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(node, ast.Date):
-        day: date = node.py_val
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    try:
+        if isinstance(node, ast.DateTime):
+            value = node.py_val
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(node, ast.Date):
+            day: date = node.py_val
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:  # no such day (2026-02-30), or beyond year 1-9999 in UTC
+        raise _unsupported("activityDateTime must be compared with a valid date and time") from exc
     raise _unsupported("activityDateTime must be compared with a date and time such as 2026-11-26T00:00:00Z")
 
 
@@ -168,5 +171,5 @@ def _decode_key(key: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
     try:
         when, event_id = key
         return as_utc(datetime.fromisoformat(when)), str(event_id)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConsentryError(GRAPH_UNSUPPORTED_QUERY, reason="The $skiptoken does not match this query.") from exc

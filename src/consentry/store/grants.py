@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Connection, String, delete, insert, or_, select, type_coerce, update
@@ -51,9 +52,22 @@ def flag_property(column: Any) -> ColumnElement[Any]:
 
 
 def ensure_text_keys(query: ODataQuery) -> None:
-    """Keyset paging here sorts by text columns only: a ``$skiptoken`` with anything else was not ours."""
-    if query.after is not None and not all(isinstance(v, str) for v in query.after):
+    """Keyset paging here sorts by text columns only: a ``$skiptoken`` with anything else was not ours. And no
+    text sent to the database may hold a NUL character (PostgreSQL refuses it)."""
+    if query.after is not None and not all(isinstance(v, str) and "\x00" not in v for v in query.after):
         raise ConsentryError(GRAPH_BAD_REQUEST, reason="The $skiptoken is not valid.")
+    if query.filter is not None and _holds_nul(query.filter):
+        raise ConsentryError(GRAPH_BAD_REQUEST, reason="The $filter expression holds a NUL character.")
+
+
+def _holds_nul(node: Any) -> bool:
+    if isinstance(node, str):
+        return "\x00" in node
+    if isinstance(node, list | tuple):
+        return any(_holds_nul(item) for item in node)
+    if dataclasses.is_dataclass(node):
+        return any(_holds_nul(getattr(node, f.name)) for f in dataclasses.fields(node))
+    return False
 
 
 _g = oauth2_permission_grants

@@ -33,6 +33,8 @@ def _unsupported(what: str) -> ConsentryError:
 def _literal(node: ast._Node) -> Any:
     if isinstance(node, ast.String | ast.Integer | ast.Boolean | ast.GUID | ast.Float):
         value = node.py_val
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:  # what a database column can hold
+            raise _unsupported("an integer literal out of range")
         return str(value) if isinstance(node, ast.GUID) else value
     if isinstance(node, ast.Null):
         return None

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 
 from consentry.errors import GRAPH_BAD_REQUEST, GRAPH_NOT_FOUND, SERVER_ERROR, ConsentryError
 from consentry.runtime import Runtime
-from consentry.web.graph import groups, organization, roles, service_principals, users
+from consentry.web.graph import groups, openapi, organization, roles, service_principals, users
 from consentry.web.graph.applications import router as applications_router
 from consentry.web.graph.audit_logs import router as audit_logs_router
 from consentry.web.graph.common import error_envelope
@@ -40,6 +40,7 @@ def create_graph_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     for router in ROUTERS:
         app.include_router(router)
+    openapi.install(app)
 
     @app.exception_handler(ConsentryError)
     async def catalog_error(request: Request, exc: ConsentryError) -> JSONResponse:

@@ -153,7 +153,7 @@ def _object(value: Any, name: str, allowed: set[str], defaults: frozenset[str] =
 def _str(value: Any, name: str, *, nullable: bool = True, max_length: int = 2048) -> str | None:
     if value is None and nullable:
         return None
-    if not isinstance(value, str) or len(value) > max_length:
+    if not isinstance(value, str) or len(value) > max_length or "\x00" in value:
         raise bad(f"Invalid value for '{name}': a string of at most {max_length} characters is required.")
     return value
 
@@ -161,7 +161,8 @@ def _str(value: Any, name: str, *, nullable: bool = True, max_length: int = 2048
 def _strings(value: Any, name: str, max_items: int = 256) -> tuple[str, ...]:
     if value is None:
         return ()
-    if not isinstance(value, list) or len(value) > max_items or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list) or len(value) > max_items or not all(
+            isinstance(v, str) and "\x00" not in v for v in value):
         raise bad(f"Invalid value for '{name}': a list of at most {max_items} strings is required.")
     return tuple(value)
 

@@ -4,6 +4,7 @@ create (201), update of ``scope`` (204), delete (204)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from consentry.domain.callers import Caller
 from consentry.domain.grants import OAuth2PermissionGrant
+from consentry.domain.ids import is_guid
 from consentry.errors import GRAPH_BAD_REQUEST, GRAPH_NOT_FOUND, ConsentryError
 from consentry.services import authz
 from consentry.services import grants as grant_service
@@ -28,6 +30,7 @@ from consentry.web.graph.common import (
 
 router = APIRouter(tags=["oauth2PermissionGrants"])
 MAX_GRANT_ID = 64
+OPAQUE_ID = re.compile(r"[A-Za-z0-9_=-]{1,64}")
 
 
 def grant_json(g: OAuth2PermissionGrant) -> dict[str, Any]:
@@ -43,16 +46,24 @@ def _text(body: dict[str, Any], name: str, max_length: int = 64) -> str | None:
     value = body.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > max_length:
+    if not isinstance(value, str) or len(value) > max_length or "\x00" in value:
         raise _bad(f"Invalid value for '{name}': a string of at most {max_length} characters is required.")
     return value
 
 
+def _object_id(body: dict[str, Any], name: str) -> str | None:
+    value = _text(body, name)
+    if value is not None and not is_guid(value):
+        raise _bad(f"Invalid value for '{name}': the id (a GUID) of a directory object is required.")
+    return value.lower() if value else None
+
+
 def _grant_id(request: Request) -> str:
-    grant_id = request.path_params["grant_id"]
-    if len(grant_id) > MAX_GRANT_ID:
-        raise ConsentryError(GRAPH_NOT_FOUND, id=grant_id[:MAX_GRANT_ID])
-    return str(grant_id)
+    """Grant ids are opaque base64url strings: anything else names no grant."""
+    grant_id = str(request.path_params["grant_id"])
+    if not OPAQUE_ID.fullmatch(grant_id):
+        raise ConsentryError(GRAPH_NOT_FOUND, id=grant_id[:MAX_GRANT_ID].replace("\x00", ""))
+    return grant_id
 
 
 @router.get("/oauth2PermissionGrants")
@@ -80,12 +91,12 @@ async def create_grant(request: Request, who: Caller = Depends(caller)) -> JSONR
     body = await read_body(request, {"clientId", "consentType", "principalId", "resourceId", "scope"},
                            required=("clientId", "consentType", "resourceId"))
     await run_in_threadpool(authz.ensure_allowed, rt.ctx, who, authz.WRITE_GRANTS)
-    client_id, resource_id = _text(body, "clientId"), _text(body, "resourceId")
-    consent_type, principal_id = _text(body, "consentType"), _text(body, "principalId")
+    client_id, resource_id = _object_id(body, "clientId"), _object_id(body, "resourceId")
+    consent_type, principal_id = _text(body, "consentType"), _object_id(body, "principalId")
     scope = _text(body, "scope", 8192) or ""
     grant = await run_in_threadpool(lambda: grant_service.add_grant(
-        rt.ctx, who.tenant_id, str(client_id).lower(), str(resource_id).lower(), str(consent_type), scope,
-        actor_of(request, who), principal_id=principal_id.lower() if principal_id else None))
+        rt.ctx, who.tenant_id, str(client_id), str(resource_id), str(consent_type), scope, actor_of(request, who),
+        principal_id=principal_id))
     return entity(request, "oauth2PermissionGrants/$entity", grant_json(grant), status=201)
 
 

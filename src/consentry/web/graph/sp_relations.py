@@ -34,7 +34,7 @@ from consentry.web.graph.common import (
     read_body,
     runtime_of,
 )
-from consentry.web.graph.grants import grant_json
+from consentry.web.graph.grants import OPAQUE_ID, grant_json
 from consentry.web.graph.service_principals import _lookup
 
 router = APIRouter(tags=["servicePrincipals"])
@@ -68,9 +68,10 @@ def _guid(body: dict[str, Any], name: str) -> str:
 
 
 def _path_id(request: Request, name: str) -> str:
+    """Assignment and classification ids are opaque base64url strings: anything else names nothing."""
     value = str(request.path_params[name])
-    if len(value) > MAX_OBJECT_ID:
-        raise ConsentryError(GRAPH_NOT_FOUND, id=value[:MAX_OBJECT_ID])
+    if not OPAQUE_ID.fullmatch(value):
+        raise ConsentryError(GRAPH_NOT_FOUND, id=value[:MAX_OBJECT_ID].replace("\x00", ""))
     return value
 
 
@@ -208,7 +209,7 @@ async def create_classification(request: Request, who: Caller = Depends(caller))
                            required=("classification",))
     permission_id = _guid(body, "permissionId") if body.get("permissionId") is not None else None
     name = body.get("permissionName")
-    if name is not None and (not isinstance(name, str) or len(name) > 128):
+    if name is not None and (not isinstance(name, str) or len(name) > 128 or "\x00" in name):
         raise _bad("Invalid value for 'permissionName': a string of at most 128 characters is required.")
     if permission_id is None and name is None:
         raise _bad("Property 'permissionId' or 'permissionName' is required.")
