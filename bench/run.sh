@@ -10,6 +10,11 @@
 #        authorization-code + PKCE sign-ins/s (bench/signin_load.py load);
 #      RSS of every server process sampled half-way through each run.
 #   4. the table, the target ratios and bench/results/<timestamp>.json (bench/wrk/report.py).
+#   5. phase graph: for each backend, a tenant of 100,000 service principals and 1,000,000 oauth2PermissionGrants
+#      (bench/graph_seed.py, bulk inserts), `consentry serve --http --workers 1`, an administrator's Graph token
+#      (ROPC), then wrk (bench/wrk/get_bearer.lua) on the first and a deep page ($skiptoken found by walking the
+#      nextLinks) of /v1.0/servicePrincipals and /v1.0/oauth2PermissionGrants with $top=100, and on
+#      $filter=appId eq '...'; its own table and ratios, added to the JSON as "graph" (bench/graph_load.py).
 #
 # Environment (defaults in brackets):
 #   BENCH_DURATION [10]  seconds per measured run      BENCH_RUNS [3]       runs per configuration (median)
@@ -17,7 +22,10 @@
 #   BENCH_SIGNIN_CONCURRENCY [8]  virtual users of the sign-in load
 #   BENCH_WORKERS ["1 2"]  BENCH_BACKENDS ["sqlite postgresql"]
 #   BENCH_BASELINES ["bare_jwt-w1 bare_jwt-w2 node-oidc-provider"] (also: node-oidc-provider-w2)
-#   BENCH_PHASES ["argon2 baselines cc signin"]  any subset
+#   BENCH_PHASES ["argon2 baselines cc signin graph"]  any subset
+#   BENCH_GRAPH_SERVICE_PRINCIPALS [100000], BENCH_GRAPH_GRANTS [1000000]  seeded for phase graph
+#   BENCH_GRAPH_CONNECTIONS [4]  wrk -c of phase graph   BENCH_GRAPH_DEPTH [0.9]  the deep page, fraction of pages
+#   BENCH_GRAPH_WALK_BUDGET [60]  seconds, at most, of following nextLinks per collection to reach the deep page
 #   BENCH_PG_ADMIN_URL [postgresql://postgres@127.0.0.1:5432/test]  where CREATE/DROP DATABASE run
 #   BENCH_RESULTS_DIR [bench/results]  BENCH_KEEP_DATA [0]  keep the SQLite data directories
 #   BENCH_QUIET_WAIT [0]  seconds to wait, at most, for other processes to use <= BENCH_QUIET_MAX [15] % CPU
@@ -41,7 +49,12 @@ SIGNIN_CONCURRENCY="${BENCH_SIGNIN_CONCURRENCY:-8}"
 WORKERS_LIST="${BENCH_WORKERS:-1 2}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgresql}"
 BASELINES="${BENCH_BASELINES:-bare_jwt-w1 bare_jwt-w2 node-oidc-provider}"
-PHASES=" ${BENCH_PHASES:-argon2 baselines cc signin} "
+PHASES=" ${BENCH_PHASES:-argon2 baselines cc signin graph} "
+GRAPH_SPS="${BENCH_GRAPH_SERVICE_PRINCIPALS:-100000}"
+GRAPH_GRANTS="${BENCH_GRAPH_GRANTS:-1000000}"
+GRAPH_CONNECTIONS="${BENCH_GRAPH_CONNECTIONS:-4}"
+GRAPH_DEPTH="${BENCH_GRAPH_DEPTH:-0.9}"
+GRAPH_BUDGET="${BENCH_GRAPH_WALK_BUDGET:-60}"
 PG_ADMIN_URL="${BENCH_PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 CONSENTRY="${CONSENTRY:-$ROOT/.venv/bin/consentry}"
@@ -55,6 +68,9 @@ CPU="$RUN_DIR/cpu.tsv"
 CLK_TCK="$(getconf CLK_TCK)"
 PG_DB="bench_$(echo "$TS" | tr 'A-Z' 'a-z')"
 PG_URL="${PG_ADMIN_URL%/*}/$PG_DB"
+PG_GRAPH_DB="${PG_DB}_graph"
+PG_GRAPH_URL="${PG_ADMIN_URL%/*}/$PG_GRAPH_DB"
+GRAPH_RESULTS="$RUN_DIR/graph.jsonl"   # phase graph's wrk JSON lines (bench/graph_load.py report reads them)
 
 phase() { [[ "$PHASES" == *" $1 "* ]]; }
 exec 3>&2  # the progress log, also from a trap that fires while a helper's output is redirected
@@ -69,12 +85,14 @@ mkdir -p "$RUN_DIR"
 : >"$RESULTS"
 : >"$RSS"
 : >"$CPU"
+: >"$GRAPH_RESULTS"
 
 # --------------------------------------------------------------------------- processes and cleanup --
 FAILED=0        # set when a step failed but the run went on; the exit status is then 1
 SERVER_PID=""   # the Consentry server being measured
 CHILD_PID=""    # a long-running helper (baseline script, load generator) we wait on
 PG_CREATED=0
+PG_GRAPH_CREATED=0
 DATA_DIRS=()
 
 stop_pid() { # pid: TERM, wait up to 5 s, then KILL it and its children
@@ -106,6 +124,10 @@ cleanup() {
   if [ "$PG_CREATED" = 1 ]; then
     pg "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" && log "dropped database $PG_DB" \
       || log "could not drop database $PG_DB"
+  fi
+  if [ "$PG_GRAPH_CREATED" = 1 ]; then
+    pg "DROP DATABASE IF EXISTS \"$PG_GRAPH_DB\" WITH (FORCE)" && log "dropped database $PG_GRAPH_DB" \
+      || log "could not drop database $PG_GRAPH_DB"
   fi
   if [ "${BENCH_KEEP_DATA:-0}" = 0 ]; then
     for d in "${DATA_DIRS[@]+"${DATA_DIRS[@]}"}"; do rm -rf "$d"; done
@@ -260,6 +282,55 @@ consentry_config() { # backend workers data-dir seed-file db-url round
   stop_server
 }
 
+# ------------------------------------------------------------------------------------ phase graph --
+run_graph_wrk() { # label url round backend token-file: GETs with the bearer token, warm-up then one measured run
+  local label="$1" url="$2" round="$3" backend="$4" auth threads="$THREADS"
+  auth="Bearer $(cat "$5")"
+  [ "$GRAPH_CONNECTIONS" -lt "$threads" ] && threads="$GRAPH_CONNECTIONS"
+  # --timeout 30s: wrk's default of 2 s would drop, not time, the slowest pages.
+  local wrk_args=(-t"$threads" -c"$GRAPH_CONNECTIONS" --timeout 30s -s "$HERE/wrk/get_bearer.lua" "$url")
+  WRK_AUTH="$auth" timeout $((WARMUP + 60)) wrk -d"${WARMUP}s" "${wrk_args[@]}" >/dev/null 2>&1 </dev/null || true
+  ( sleep $((DURATION / 2)); sample_rss "$label" "$round" ) &
+  local sampler=$!
+  cpu_start "$backend"
+  WRK_AUTH="$auth" WRK_LABEL="$label" WRK_JSON_FILE="$GRAPH_RESULTS" run_child timeout $((DURATION + 60)) \
+    wrk -d"${DURATION}s" "${wrk_args[@]}" >>"$RUN_DIR/$label.wrk.txt" 2>&1 </dev/null \
+    || { FAILED=1; log "ERROR: wrk failed (see $RUN_DIR/$label.wrk.txt)"; }
+  cpu_stop "$label" "$round" "$backend"
+  wait "$sampler" || true
+  log "$label round $round: $("$PYTHON" "$HERE/wrk/report.py" --brief "$GRAPH_RESULTS")"
+}
+
+graph_config() { # backend round: one server on the graph seed of this backend, every target measured once
+  local backend="$1" round="$2" port label="graph-$1"
+  port="$(free_port)"
+  local args=(serve --http --port "$port" --workers 1 --data-dir "${GRAPH_DATA[$backend]}")
+  [ -n "${GRAPH_DB[$backend]}" ] && args+=(--db "${GRAPH_DB[$backend]}")
+  log "== Graph paging $backend (round $round): consentry ${args[*]}"
+  "$CONSENTRY" "${args[@]}" >>"$RUN_DIR/consentry-$label.log" 2>&1 3>&- &
+  SERVER_PID=$!
+  local base="http://127.0.0.1:$port" seed="${GRAPH_SEED[$backend]}" token="$RUN_DIR/graph-token-$backend"
+  local targets="$RUN_DIR/graph-targets-$backend.json"
+  if ! run_child "$PYTHON" "$HERE/graph_load.py" token --base-url "$base" --seed "$seed" --out "$token" --wait 30 \
+      || ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    FAILED=1; stop_server; log "ERROR: no Graph token; skipping $label in round $round (see $RUN_DIR/consentry-$label.log)"
+    return 0
+  fi
+  if [ ! -f "$targets" ]; then  # once per backend: the skiptokens stay valid, the data does not change
+    log "following the nextLinks to page ~$GRAPH_DEPTH of each list (at most ${GRAPH_BUDGET}s per collection)"
+    run_child timeout $((2 * GRAPH_BUDGET + 300)) "$PYTHON" "$HERE/graph_load.py" walk --base-url "$base" \
+      --seed "$seed" --token-file "$token" --out "$targets" --depth "$GRAPH_DEPTH" --budget "$GRAPH_BUDGET" \
+      || { FAILED=1; log "ERROR: the walk of $backend found problems (see $targets)"; }
+  fi
+  local lines=()
+  [ -f "$targets" ] && mapfile -t lines < <("$PYTHON" "$HERE/graph_load.py" urls --targets "$targets")
+  local line
+  for line in "${lines[@]+"${lines[@]}"}"; do
+    run_graph_wrk "$label-${line%%$'\t'*}" "$base${line#*$'\t'}" "$round" "$backend" "$token"
+  done
+  stop_server
+}
+
 # ------------------------------------------------------------------------------------------- the run --
 # Configurations are measured in rounds (each round runs every configuration once), so that a change in
 # the machine's background load during the run touches every configuration alike, and the ratios compare
@@ -298,6 +369,29 @@ if phase cc || phase signin; then
   done
 fi
 
+declare -A GRAPH_DATA GRAPH_SEED GRAPH_DB
+if phase graph; then
+  for backend in $BACKENDS; do
+    GRAPH_DATA[$backend]="$RUN_DIR/data-graph-$backend"
+    DATA_DIRS+=("${GRAPH_DATA[$backend]}")
+    GRAPH_DB[$backend]=""
+    case "$backend" in
+      sqlite) ;;
+      postgresql)
+        pg "CREATE DATABASE \"$PG_GRAPH_DB\"" || die "cannot create database $PG_GRAPH_DB at $PG_ADMIN_URL"
+        PG_GRAPH_CREATED=1
+        GRAPH_DB[$backend]="$PG_GRAPH_URL"
+        log "created database $PG_GRAPH_DB" ;;
+      *) die "unknown backend $backend (sqlite, postgresql)" ;;
+    esac
+    GRAPH_SEED[$backend]="$RUN_DIR/graph-seed-$backend.json"
+    log "seeding $backend for the Graph paging benchmark: $GRAPH_SPS service principals, $GRAPH_GRANTS grants"
+    run_child timeout 900 "$PYTHON" "$HERE/graph_seed.py" --data-dir "${GRAPH_DATA[$backend]}" \
+      ${GRAPH_DB[$backend]:+--db "${GRAPH_DB[$backend]}"} --service-principals "$GRAPH_SPS" --grants "$GRAPH_GRANTS" \
+      >"${GRAPH_SEED[$backend]}" || die "bench/graph_seed.py failed for $backend"
+  done
+fi
+
 for round in $(seq "$RUNS"); do
   log "=== round $round of $RUNS"
   if phase argon2; then
@@ -321,6 +415,9 @@ for round in $(seq "$RUNS"); do
         consentry_config "$backend" "$w" "${DATA[$backend]}" "${SEED[$backend]}" "${DB[$backend]}" "$round"
       done
     done
+  fi
+  if phase graph; then
+    for backend in $BACKENDS; do graph_config "$backend" "$round"; done
   fi
 done
 
@@ -387,8 +484,17 @@ cpu=("$CPU")
 for f in "$RUN_DIR"/baselines-*/cpu.tsv; do [ -f "$f" ] && cpu+=("$f"); done
 echo
 rc=0
-"$PYTHON" "$HERE/wrk/report.py" --results "${results[@]}" --rss "${rss[@]}" --cpu "${cpu[@]}" --meta "$META" --out "$OUT_JSON" || rc=$?
-echo
+if phase argon2 || phase baselines || phase cc || phase signin; then
+  "$PYTHON" "$HERE/wrk/report.py" --results "${results[@]}" --rss "${rss[@]}" --cpu "${cpu[@]}" --meta "$META" --out "$OUT_JSON" || rc=$?
+  echo
+fi
+if phase graph; then
+  "$PYTHON" "$HERE/graph_load.py" report --results "$GRAPH_RESULTS" --rss "$RSS" --cpu "$CPU" --meta "$META" \
+    --seeds "$RUN_DIR"/graph-seed-*.json --targets "$RUN_DIR"/graph-targets-*.json --out "$OUT_JSON" \
+    --duration "$DURATION" --runs "$RUNS" --warmup "$WARMUP" --threads "$THREADS" --connections "$GRAPH_CONNECTIONS" \
+    || rc=$?
+  echo
+fi
 log "results: $OUT_JSON (raw: $RUN_DIR)"
 [ "$FAILED" = 0 ] || { log "some steps failed (see the ERROR lines above)"; rc=1; }
 exit "$rc"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from odata_query import ast
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, not_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, not_, or_, select, true, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 
 from consentry.errors import GRAPH_UNSUPPORTED_QUERY, ConsentryError
@@ -56,6 +56,22 @@ _COMPARE: dict[type, Callable[[Any, Any], ColumnElement[bool]]] = {
 }
 
 
+def _fits(column: Any, value: Any) -> bool:
+    """Whether a literal can be compared with a column at all: ``displayName eq 5`` matches nothing
+    (PostgreSQL would refuse to compare text with a number)."""
+    if value is None:
+        return True
+    try:
+        expected = column.type.python_type
+    except (AttributeError, NotImplementedError):
+        return True
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected in (int, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
 def to_where(node: ast._Node, fields: Fields) -> ColumnElement[bool]:
     if isinstance(node, ast.BoolOp):
         left, right = to_where(node.left, fields), to_where(node.right, fields)
@@ -67,11 +83,15 @@ def to_where(node: ast._Node, fields: Fields) -> ColumnElement[bool]:
         if isinstance(node.comparator, ast.In):
             if not isinstance(node.right, ast.List) or not node.right.val:
                 raise _unsupported("'in' needs a non-empty list")
-            return column.in_([_literal(v) for v in node.right.val])
+            values = [v for v in (_literal(item) for item in node.right.val) if _fits(column, v)]
+            return column.in_(values) if values else false()
         compare = _COMPARE.get(type(node.comparator))
         if compare is None:
             raise _unsupported(type(node.comparator).__name__)
-        return compare(column, _literal(node.right))
+        value = _literal(node.right)
+        if _fits(column, value):
+            return compare(column, value)
+        return true() if isinstance(node.comparator, ast.NotEq) else false()
     if isinstance(node, ast.Call) and node.func.name.lower() == "startswith" and len(node.args) == 2:
         prefix = _literal(node.args[1])
         if not isinstance(prefix, str):
