@@ -81,9 +81,8 @@ def test_the_document_is_served_without_a_token_and_is_valid_openapi_3_1(documen
     errors = [str(e) for e in OPENAPI_31_VALIDATOR.iter_errors(document)]
     assert not errors, errors[:5]
     assert document["servers"] == [{"url": "/v1.0"}]
-    for name, schema in document["components"]["schemas"].items():
-        jsonschema_rs.validator_for({**schema, "components": document["components"]})  # compiles: refs resolve
-        assert name  # every schema is reachable by name
+    for schema in document["components"]["schemas"].values():  # each compiles as JSON Schema, its $refs resolve
+        jsonschema_rs.validator_for({**schema, "components": document["components"]})
     operation_ids = [o["operationId"] for _, _, o in _operations(document)]
     assert len(operation_ids) == len(set(operation_ids))
 

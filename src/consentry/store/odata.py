@@ -129,7 +129,9 @@ def fetch_page(conn: Connection, query: Select[Any], order: Sequence[Any], *, de
     if count:
         total = int(conn.execute(select(func.count()).select_from(query.subquery())).scalar() or 0)
     if after is not None:
-        if len(after) != len(order):
+        matches = len(after) == len(order) and all(
+            v is not None and _fits(c, v) for c, v in zip(order, after, strict=True))
+        if not matches:
             raise ConsentryError(GRAPH_UNSUPPORTED_QUERY, reason="The $skiptoken does not match this query.")
         key = tuple_(*order)
         query = query.where(key < tuple_(*after) if descending else key > tuple_(*after))

@@ -31,7 +31,7 @@ from consentry.protocol.token import TokenServer
 from consentry.runtime import Runtime
 from consentry.services import health
 from consentry.web import metrics, oauth, pages
-from consentry.web.graph.app import create_graph_app
+from consentry.web.graph.app import GraphBoundary, create_graph_app
 from consentry.web.http import request_ids
 
 log = structlog.get_logger("consentry.http")
@@ -136,7 +136,7 @@ def routes(runtime: Runtime) -> list[Route | Mount]:
         Route(t + "/login", pages.sign_in_page, name="signin_page", methods=["GET"]),
         Route(t + "/login", pages.sign_in_submit, name="signin_submit", methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-        Mount("/v1.0", app=create_graph_app(runtime), name="graph"),
+        Mount("/v1.0", app=GraphBoundary(create_graph_app(runtime), runtime), name="graph"),
     ]
 
 

@@ -7,14 +7,16 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentry.errors import GRAPH_BAD_REQUEST, GRAPH_NOT_FOUND, SERVER_ERROR, ConsentryError
 from consentry.runtime import Runtime
 from consentry.web.graph import groups, openapi, organization, roles, service_principals, users
 from consentry.web.graph.applications import router as applications_router
 from consentry.web.graph.audit_logs import router as audit_logs_router
-from consentry.web.graph.common import error_envelope
+from consentry.web.graph.common import envelope, error_envelope
 from consentry.web.graph.deleted_items import router as deleted_items_router
 from consentry.web.graph.grants import router as grants_router
 from consentry.web.graph.sp_relations import router as sp_relations_router
@@ -32,6 +34,44 @@ ROUTERS = (
     grants_router,
     sp_relations_router,
 )
+
+
+class GraphBoundary:
+    """The edge of the Graph app: refuses NUL characters in the address before any route sees them, and
+    turns any unexpected failure into Graph's 500 envelope without letting it escape to the outer app
+    (which would try to answer a second time and drop the connection)."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"").lower()
+        if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+            await self._envelope(scope, receive, send, ConsentryError(
+                GRAPH_BAD_REQUEST, reason="The request address contains a NUL character."))
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            log.error("graph request failed", path=scope.get("path"), error=type(exc).__name__, exc_info=exc)
+            if not started:
+                await self._envelope(scope, receive, send, ConsentryError(SERVER_ERROR))
+
+    async def _envelope(self, scope: Scope, receive: Receive, send: Send, error: ConsentryError) -> None:
+        client_request_id = Headers(scope=scope).get("client-request-id")
+        await envelope(error, self.runtime.clock.now(), client_request_id)(scope, receive, send)
 
 
 def create_graph_app(runtime: Runtime) -> FastAPI:
@@ -59,7 +99,7 @@ def create_graph_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("graph request failed", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+        # Starlette re-raises after this answer; GraphBoundary logs it and keeps it from escaping.
         return error_envelope(request, ConsentryError(SERVER_ERROR))
 
     return app

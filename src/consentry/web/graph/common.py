@@ -49,12 +49,16 @@ def actor_of(request: Request, who: Caller) -> Actor:
                  ip_address=ip, app_id=who.app_id)
 
 
-def error_envelope(request: Request, error: ConsentryError) -> JSONResponse:
-    rt = runtime_of(request)
+def envelope(error: ConsentryError, now: datetime, client_request_id: str | None) -> JSONResponse:
+    """Graph's error shape: ``{"error": {"code", "message", "innerError": {"date", "request-id", …}}}``."""
     body = {"error": {"code": error.entry.graph_code, "message": error.message, "innerError": {
-        "date": rt.clock.now().strftime("%Y-%m-%dT%H:%M:%S"), "request-id": str(uuid.uuid4()),
-        "client-request-id": request.headers.get("client-request-id") or str(uuid.uuid4())}}}
+        "date": now.strftime("%Y-%m-%dT%H:%M:%S"), "request-id": str(uuid.uuid4()),
+        "client-request-id": client_request_id or str(uuid.uuid4())}}}
     return JSONResponse(body, status_code=error.entry.http_status)
+
+
+def error_envelope(request: Request, error: ConsentryError) -> JSONResponse:
+    return envelope(error, runtime_of(request).clock.now(), request.headers.get("client-request-id"))
 
 
 def odata_query(request: Request, orderable: frozenset[str] = frozenset()) -> ODataQuery:
@@ -72,6 +76,8 @@ async def read_body(request: Request, allowed: Iterable[str], required: Iterable
         raise ConsentryError(GRAPH_BAD_REQUEST, reason="The request body is not valid JSON.") from exc
     if not isinstance(body, dict):
         raise ConsentryError(GRAPH_BAD_REQUEST, reason="The request body must be a JSON object.")
+    if _has_nul(body):
+        raise ConsentryError(GRAPH_BAD_REQUEST, reason="The request body contains a NUL character.")
     body = {k: v for k, v in body.items() if not k.startswith("@odata.")}
     unknown = sorted(set(body) - set(allowed))
     if unknown:
@@ -81,6 +87,16 @@ async def read_body(request: Request, allowed: Iterable[str], required: Iterable
     if missing:
         raise ConsentryError(GRAPH_BAD_REQUEST, reason=f"Property '{missing[0]}' is required.")
     return body
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def context_url(request: Request, fragment: str) -> str:
