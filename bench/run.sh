@@ -283,6 +283,17 @@ consentry_config() { # backend workers data-dir seed-file db-url round
 }
 
 # ------------------------------------------------------------------------------------ phase graph --
+wait_server_idle() { # until the server used < 5 % of a core over 0.5 s (at most 60 s): wrk leaves its last
+  # requests running in the server when it stops, and a slow page would otherwise eat into the next run
+  local before
+  for _ in $(seq 120); do
+    before="$(server_ticks)"
+    sleep 0.5
+    [ $(( $(server_ticks) - before )) -le $((CLK_TCK / 40)) ] && return 0
+  done
+  log "the server was still busy 60 s after the load stopped"
+}
+
 run_graph_wrk() { # label url round backend token-file: GETs with the bearer token, warm-up then one measured run
   local label="$1" url="$2" round="$3" backend="$4" auth threads="$THREADS"
   auth="Bearer $(cat "$5")"
@@ -290,6 +301,7 @@ run_graph_wrk() { # label url round backend token-file: GETs with the bearer tok
   # --timeout 30s: wrk's default of 2 s would drop, not time, the slowest pages.
   local wrk_args=(-t"$threads" -c"$GRAPH_CONNECTIONS" --timeout 30s -s "$HERE/wrk/get_bearer.lua" "$url")
   WRK_AUTH="$auth" timeout $((WARMUP + 60)) wrk -d"${WARMUP}s" "${wrk_args[@]}" >/dev/null 2>&1 </dev/null || true
+  wait_server_idle
   ( sleep $((DURATION / 2)); sample_rss "$label" "$round" ) &
   local sampler=$!
   cpu_start "$backend"
@@ -299,6 +311,7 @@ run_graph_wrk() { # label url round backend token-file: GETs with the bearer tok
   cpu_stop "$label" "$round" "$backend"
   wait "$sampler" || true
   log "$label round $round: $("$PYTHON" "$HERE/wrk/report.py" --brief "$GRAPH_RESULTS")"
+  wait_server_idle
 }
 
 graph_config() { # backend round: one server on the graph seed of this backend, every target measured once

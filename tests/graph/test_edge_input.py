@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.support.postgres import postgres_database, postgres_server_url_or_skip
 from tests.support.server import RunningServer, start_server
 
