@@ -163,9 +163,10 @@ def test_app_role_assignment_errors(admin: httpx.Client, server: RunningServer, 
     _error(admin.post(url, json={k: v for k, v in base.items() if k != "resourceId"}), 400, "Request_BadRequest")
     _error(admin.post(url, json={**base, "principalType": "ServicePrincipal"}), 400, "Request_BadRequest")
     _error(admin.post(url, json={**base, "resourceId": str(uuid.uuid4())}), 404, "Request_ResourceNotFound")
-    for odd in ("nope", "a%00b", "a.b", "x" * 100):
+    for odd in ("nope", "a.b", "x" * 100):
         _error(admin.delete(f"{url}/{odd}"), 404, "Request_ResourceNotFound")
         _error(admin.get(f"{url}/{odd}"), 404, "Request_ResourceNotFound")
+    _error(admin.get(f"{url}/a%00b"), 400, "Request_BadRequest")  # refused at the Graph edge
     _error(admin.get(url, params={"$filter": "appRoleId eq 'a\u0000'"}), 400, "Request_BadRequest")
     missing = str(uuid.uuid4())
     _error(admin.get(f"/v1.0/servicePrincipals/{missing}/appRoleAssignments"), 404, "Request_ResourceNotFound")

@@ -61,8 +61,14 @@ def error_envelope(request: Request, error: ConsentryError) -> JSONResponse:
     return envelope(error, runtime_of(request).clock.now(), request.headers.get("client-request-id"))
 
 
-def odata_query(request: Request, orderable: frozenset[str] = frozenset()) -> ODataQuery:
-    return parse_query(dict(request.query_params), orderable=orderable)
+def odata_query(request: Request, orderable: frozenset[str] = frozenset(), *,
+                directory_objects: bool = False) -> ODataQuery:
+    """The request's OData options. ``$count`` on directory objects (users, groups, applications, service
+    principals) needs ``ConsistencyLevel: eventual``, as Graph's advanced queries do."""
+    query = parse_query(dict(request.query_params), orderable=orderable)
+    if directory_objects and query.count and request.headers.get("consistencylevel", "").strip().lower() != "eventual":
+        raise ConsentryError(GRAPH_BAD_REQUEST, reason="$count is not currently supported.")
+    return query
 
 
 async def read_body(request: Request, allowed: Iterable[str], required: Iterable[str] = ()) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def _not_found(value: str) -> ConsentryError:
 @router.get("/servicePrincipals")
 async def list_service_principals(request: Request, who: Caller = Depends(caller)) -> JSONResponse:
     rt = runtime_of(request)
-    query = odata_query(request, ORDERABLE)
+    query = odata_query(request, ORDERABLE, directory_objects=True)
     await run_in_threadpool(authz.ensure_allowed, rt.ctx, who, authz.READ_APPS)
     items, page = await run_in_threadpool(app_service.page_service_principals, rt.ctx, who.tenant_id, query)
     return collection(request, "servicePrincipals", [service_principal_json(sp) for sp in items], query,

@@ -54,9 +54,7 @@ def directory_query(request: Request, type_name: str, properties: Iterable[str],
                     orderable: frozenset[str] = frozenset()) -> ODataQuery:
     """The OData options of a directory collection or entity, as Graph checks them: ``$count`` only with
     ``ConsistencyLevel: eventual``, and ``$select`` only of properties the resource has."""
-    query = odata_query(request, orderable)
-    if query.count and request.headers.get("consistencylevel", "").strip().lower() != "eventual":
-        raise ConsentryError(GRAPH_BAD_REQUEST, reason="$count is not currently supported.")
+    query = odata_query(request, orderable, directory_objects=True)
     known = set(properties)
     for name in query.select or ():
         if name not in known:
