@@ -69,6 +69,9 @@ WRITE_GRANTS = _op("write permission grants", "DelegatedPermissionGrant.ReadWrit
                    "DelegatedPermissionGrant.ReadWrite.All Directory.ReadWrite.All", GRANT_ADMINS)
 WRITE_ASSIGNMENTS = _op("write app role assignments", "AppRoleAssignment.ReadWrite.All Directory.ReadWrite.All",
                         "AppRoleAssignment.ReadWrite.All Directory.ReadWrite.All", GRANT_ADMINS)
+READ_DIRECTORY_OBJECTS = _op("read directory objects", f"User.Read.All User.ReadWrite.All Group.Read.All "
+                             f"Application.Read.All Application.ReadWrite.All {_DIR_READ}",
+                             f"User.Read.All Application.Read.All Application.ReadWrite.All {_DIR_READ}", ANY_USER)
 READ_AUDIT = _op("read audit logs", "AuditLog.Read.All", "AuditLog.Read.All", READERS)
 
 

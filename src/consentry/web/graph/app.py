@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentry.errors import GRAPH_BAD_REQUEST, GRAPH_NOT_FOUND, SERVER_ERROR, ConsentryError
 from consentry.runtime import Runtime
-from consentry.web.graph import groups, openapi, organization, roles, service_principals, users
+from consentry.web.graph import directory_objects, groups, openapi, organization, roles, service_principals, users
 from consentry.web.graph.applications import router as applications_router
 from consentry.web.graph.audit_logs import router as audit_logs_router
 from consentry.web.graph.common import envelope, error_envelope
@@ -31,6 +31,7 @@ ROUTERS = (
     audit_logs_router,
     deleted_items_router,
     applications_router,
+    directory_objects.router,
     grants_router,
     sp_relations_router,
 )
