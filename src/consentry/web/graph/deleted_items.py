@@ -8,7 +8,6 @@ the object id. Reading needs ``Application.Read.All``; restoring and deleting fo
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from consentry.domain.callers import Caller
 from consentry.errors import GRAPH_BAD_REQUEST, GRAPH_NOT_FOUND, ConsentryError
 from consentry.services import authz
 from consentry.services import deleted_items as deleted_service
+from consentry.web.graph.applications import application_json
 from consentry.web.graph.common import (
     actor_of,
     caller,
@@ -32,7 +32,7 @@ from consentry.web.graph.common import (
     odata_query,
     runtime_of,
 )
-from consentry.web.graph.service_principals import app_role_json, permission_scope_json, service_principal_json
+from consentry.web.graph.service_principals import service_principal_json
 
 router = APIRouter(tags=["directory"])
 ORDERABLE = frozenset({"displayName"})
@@ -40,46 +40,12 @@ CASTS = {"servicePrincipal": deleted_service.SERVICE_PRINCIPAL, "application": d
 PREFIXES = ("/directory/deletedItems", "/directory/deleteditems")  # Graph's segments are case-insensitive
 
 
-def application_json(app: Application) -> dict[str, Any]:
-    """Graph's ``application`` resource (the registration in its home tenant)."""
-    info = app.info or {}
-    return {
-        "id": app.id, "deletedDateTime": None, "appId": app.app_id, "displayName": app.display_name,
-        "createdDateTime": iso(app.created_at), "signInAudience": app.sign_in_audience,
-        "identifierUris": list(app.identifier_uris), "isFallbackPublicClient": app.is_fallback_public_client,
-        "publisherDomain": None, "tags": [], "notes": None, "description": None,
-        "api": {"requestedAccessTokenVersion": 2, "knownClientApplications": [], "preAuthorizedApplications": [],
-                "oauth2PermissionScopes": [permission_scope_json(s) for s in app.scopes]},
-        "appRoles": [app_role_json(r) for r in app.app_roles],
-        "requiredResourceAccess": [
-            {"resourceAppId": r.resource_app_id,
-             "resourceAccess": [{"id": a.id, "type": a.type} for a in r.resource_access]}
-            for r in app.required_resource_access],
-        "web": {"redirectUris": list(app.web_redirect_uris), "homePageUrl": app.homepage_url, "logoutUrl": None,
-                "implicitGrantSettings": {"enableAccessTokenIssuance": False, "enableIdTokenIssuance": False}},
-        "spa": {"redirectUris": list(app.spa_redirect_uris)},
-        "publicClient": {"redirectUris": list(app.public_client_redirect_uris)},
-        "info": {k: info.get(k) for k in ("termsOfServiceUrl", "privacyStatementUrl", "supportUrl",
-                                          "marketingUrl", "logoUrl")},
-        "verifiedPublisher": {k: app.verified_publisher.get(k)
-                              for k in ("displayName", "verifiedPublisherId", "addedDateTime")},
-        "passwordCredentials": [
-            {"keyId": c.key_id, "displayName": c.display_name, "hint": c.hint, "secretText": None,
-             "customKeyIdentifier": None, "startDateTime": iso(c.start), "endDateTime": iso(c.end)}
-            for c in app.password_credentials],
-        "keyCredentials": [
-            {"keyId": k.key_id, "displayName": k.display_name, "type": k.type, "usage": k.usage, "key": None,
-             "customKeyIdentifier": base64.b64encode(bytes.fromhex(k.thumbprint_sha1)).decode(),
-             "startDateTime": iso(k.start), "endDateTime": iso(k.end)} for k in app.key_credentials],
-    }
-
-
 def directory_object_json(obj: ServicePrincipal | Application, deleted_at: Any = None) -> dict[str, Any]:
     """The object with its ``@odata.type`` (the SDKs pick the class from it) and ``deletedDateTime``."""
     if isinstance(obj, ServicePrincipal):
         body = {"@odata.type": "#microsoft.graph.servicePrincipal", **service_principal_json(obj)}
     else:
-        body = {"@odata.type": "#microsoft.graph.application", **application_json(obj)}
+        body = {"@odata.type": "#microsoft.graph.application", **application_json(obj, None)}
     body["deletedDateTime"] = iso(deleted_at)
     return body
 
