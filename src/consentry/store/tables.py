@@ -62,6 +62,8 @@ users = Table(
     Column("account_enabled", Boolean, nullable=False, default=True),
     Column("password_hash", String(255)),
     _ts("created_at"),
+    Index("ix_users_tenant_id_id", "tenant_id", "id"),
+    Index("ix_users_tenant_id_display_name_id", "tenant_id", "display_name", "id"),
 )
 
 groups = Table(
@@ -71,6 +73,8 @@ groups = Table(
     Column("display_name", String(256), nullable=False),
     Column("description", Text),
     _ts("created_at"),
+    Index("ix_groups_tenant_id_id", "tenant_id", "id"),
+    Index("ix_groups_tenant_id_display_name_id", "tenant_id", "display_name", "id"),
 )
 
 group_members = Table(
@@ -112,6 +116,8 @@ applications = Table(
     Column("publisher_name", String(256)),
     Column("verified_publisher", JSON, nullable=False),
     _ts("created_at"),
+    Index("ix_applications_tenant_id_id", "tenant_id", "id"),
+    Index("ix_applications_tenant_id_display_name_id", "tenant_id", "display_name", "id"),
 )
 
 password_credentials = Table(
@@ -160,6 +166,8 @@ service_principals = Table(
     Column("notes", String(1024)),
     _ts("created_at"),
     UniqueConstraint("tenant_id", "app_id"),
+    Index("ix_service_principals_tenant_id_id", "tenant_id", "id"),
+    Index("ix_service_principals_tenant_id_display_name_id", "tenant_id", "display_name", "id"),
 )
 
 service_principal_names = Table(
@@ -183,6 +191,7 @@ oauth2_permission_grants = Table(
     _ts("modified_at"),
     Index("ix_grants_client_resource", "tenant_id", "client_id", "resource_id"),
     Index("ix_grants_resource", "resource_id"),
+    Index("ix_oauth2_permission_grants_tenant_id_id", "tenant_id", "id"),
 )
 
 app_role_assignments = Table(
@@ -198,6 +207,7 @@ app_role_assignments = Table(
     _ts("created_at"),
     UniqueConstraint("tenant_id", "principal_id", "resource_id", "app_role_id"),
     Index("ix_app_role_assignments_resource", "tenant_id", "resource_id"),
+    Index("ix_app_role_assignments_tenant_id_id", "tenant_id", "id"),
 )
 
 signing_keys = Table(
