@@ -15,6 +15,8 @@ import pytest
 from cryptography import x509
 from tests.clients.helpers import make_certificate
 from tests.graph.conftest import GRAPH_DEFAULT, TEST_ACTOR
+from tests.graph.helpers import assert_graph_error as _error
+from tests.graph.helpers import audit_events as _events
 from tests.support.server import RunningServer
 
 from consentry.domain.builtin import GRAPH_COMMAND_LINE_TOOLS, MICROSOFT_GRAPH
@@ -32,21 +34,6 @@ from consentry.services.demo import (
 Graph = Callable[..., httpx.Client]
 SCOPE_ID = "7b0a5b7e-6a37-4a53-8a63-7b3a1f0d1c01"
 ROLE_ID = "0a6a3b52-1f0e-4d3d-9d52-3bd4f1b8e2a7"
-
-
-def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code, error
-    assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
-    return dict(error)
-
-
-def _events(server: RunningServer, activity: str, target_id: str, tenant: str = CONTOSO_TENANT_ID) -> list[Any]:
-    with server.ctx.uow.read() as tx:
-        events = tx.tenant(tenant).audit.list_events(limit=100_000)
-    return [e for e in events if e["activity_display_name"] == activity
-            and any(t["id"] == target_id for t in e["target_resources"])]
 
 
 def _name(prefix: str = "graph app") -> str:

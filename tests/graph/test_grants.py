@@ -12,6 +12,9 @@ import httpx
 import msal
 import pytest
 from tests.graph.conftest import TEST_ACTOR
+from tests.graph.helpers import assert_graph_error as _error
+from tests.graph.helpers import service_principal_id as _sp_id
+from tests.graph.helpers import user_id as _user_id
 from tests.support.server import RunningServer
 
 from consentry.domain.apps import Application
@@ -29,34 +32,12 @@ Graph = Callable[..., httpx.Client]
 ADELE = "adele@contoso.example"
 
 
-def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code, error
-    assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
-    return dict(error)
-
-
 def _events(server: RunningServer, activity: str, grant_id: str) -> list[dict[str, Any]]:
     with server.ctx.uow.read() as tx:
         events = tx.tenant(CONTOSO_TENANT_ID).audit.list_events(limit=100_000)
     return [e for e in events if e["activity_display_name"] == activity and any(
         p["displayName"] == "DelegatedPermissionGrant.Id" and grant_id in (p["newValue"] or "")
         for t in e["target_resources"] for p in t["modifiedProperties"])]
-
-
-def _sp_id(server: RunningServer, app_id: str, tenant: str = CONTOSO_TENANT_ID) -> str:
-    with server.ctx.uow.read() as tx:
-        sp = tx.tenant(tenant).apps.find_service_principal_by_app_id(app_id)
-    assert sp is not None
-    return sp.id
-
-
-def _user_id(server: RunningServer, upn: str) -> str:
-    with server.ctx.uow.read() as tx:
-        user = tx.tenant(CONTOSO_TENANT_ID).directory.find_user_by_upn(upn)
-    assert user is not None
-    return user.id
 
 
 def _public_client(server: RunningServer, tenant: str = CONTOSO_TENANT_ID) -> Application:

@@ -16,6 +16,10 @@ import httpx
 import msal
 import pytest
 from tests.graph.conftest import GRAPH_DEFAULT, TEST_ACTOR
+from tests.graph.helpers import assert_graph_error as _error
+from tests.graph.helpers import audit_events as _events
+from tests.graph.helpers import service_principal_id as _sp_id
+from tests.graph.helpers import user_id as _user_id
 from tests.support.server import RunningServer
 
 from consentry.domain.apps import Application, AppRole
@@ -31,35 +35,6 @@ Graph = Callable[..., httpx.Client]
 USER_ROLE = "5b3f6a1e-8a4f-4f0e-9a57-2c4a3f5e8d10"
 APP_ROLE = "9e1c2b7d-3f4a-4b8e-8c6d-1a2b3c4d5e6f"
 ADELE = "adele@contoso.example"
-
-
-def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code, error
-    assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
-    return dict(error)
-
-
-def _events(server: RunningServer, activity: str, target_id: str, tenant: str = CONTOSO_TENANT_ID) -> list[Any]:
-    with server.ctx.uow.read() as tx:
-        events = tx.tenant(tenant).audit.list_events(limit=100_000)
-    return [e for e in events if e["activity_display_name"] == activity
-            and any(t["id"] == target_id for t in e["target_resources"])]
-
-
-def _sp_id(server: RunningServer, app_id: str, tenant: str = CONTOSO_TENANT_ID) -> str:
-    with server.ctx.uow.read() as tx:
-        sp = tx.tenant(tenant).apps.find_service_principal_by_app_id(app_id)
-    assert sp is not None
-    return sp.id
-
-
-def _user_id(server: RunningServer, upn: str) -> str:
-    with server.ctx.uow.read() as tx:
-        user = tx.tenant(CONTOSO_TENANT_ID).directory.find_user_by_upn(upn)
-    assert user is not None
-    return user.id
 
 
 @dataclass(frozen=True)
