@@ -10,11 +10,15 @@ from tests.support.server import RunningServer
 from consentry.services.demo import CONTOSO_TENANT_ID
 
 
-def assert_graph_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+def assert_graph_error(response: httpx.Response, status: int, code: str,
+                       message: str | None = None) -> dict[str, Any]:
+    """Graph's envelope with this status and code (and message, when given)."""
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["code"] == code, error
     assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
+    if message is not None:
+        assert error["message"] == message
     return dict(error)
 
 

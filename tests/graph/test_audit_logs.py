@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.graph.helpers import assert_graph_error as _error
 from tests.support.server import RunningServer
 
 from consentry.domain.apps import Application
@@ -64,11 +65,6 @@ def _all_pages(client: httpx.Client, params: dict[str, str]) -> list[list[dict[s
         body = _get(client, path=body["@odata.nextLink"])
         pages.append(body["value"])
     return pages
-
-
-def _error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code
 
 
 def _since(server: RunningServer) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import msal
 import pytest
+from tests.graph.helpers import assert_graph_error as _error
 from tests.support.server import RunningServer
 
 from consentry.domain.apps import Application, PermissionScope
@@ -119,11 +120,6 @@ def _audits(client: httpx.Client, activity: str, target_id: str) -> list[dict[st
                           params={"$filter": f"activityDisplayName eq '{activity}'", "$top": "999"})
     assert response.status_code == 200, response.text
     return [e for e in response.json()["value"] if any(t["id"] == target_id for t in e["targetResources"])]
-
-
-def _error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code
 
 
 # --- soft delete and the lists ------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from tests.graph.conftest import ADMIN, TEST_ACTOR, OtherTenant
+from tests.graph.helpers import assert_graph_error as _error
+from tests.graph.helpers import audit_events as _events
 from tests.support.server import RunningServer
 
 from consentry.domain.directory import Group, User
@@ -36,22 +38,6 @@ def _create_body(name: str, **extra: Any) -> dict[str, Any]:
 
 def _ref(server: RunningServer, object_id: str) -> dict[str, str]:
     return {"@odata.id": f"{server.base_url}/v1.0/directoryObjects/{object_id}"}
-
-
-def _error(response: httpx.Response, status: int, code: str, message: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code
-    if message is not None:
-        assert error["message"] == message
-    return dict(error)
-
-
-def _events(server: RunningServer, activity: str, target_id: str) -> list[dict[str, Any]]:
-    with server.ctx.uow.read() as tx:
-        events = tx.tenant(CONTOSO_TENANT_ID).audit.list_events(limit=10_000)
-    return [e for e in events if e["activity_display_name"] == activity
-            and any(t["id"] == target_id for t in e["target_resources"])]
 
 
 def _member_ids(client: httpx.Client, group_id: str) -> set[str]:

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 from tests.graph.conftest import OtherTenant
+from tests.graph.helpers import assert_graph_error as _error
 from tests.support.server import RunningServer
 
 from consentry.services.demo import CONTOSO_TENANT_ID
 
 Graph = Callable[..., httpx.Client]
-
-
-def _error(response: httpx.Response, status: int, code: str, message: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code
-    if message is not None:
-        assert error["message"] == message
-    return dict(error)
 
 
 def test_the_organization_is_the_callers_tenant_with_its_verified_domains(

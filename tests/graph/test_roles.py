@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from tests.graph.conftest import ADMIN, TEST_ACTOR, OtherTenant
+from tests.graph.helpers import assert_graph_error as _error
+from tests.graph.helpers import audit_events as _events
 from tests.support.server import RunningServer
 
 from consentry.domain.directory import (
@@ -31,22 +33,6 @@ ASSIGNMENTS = "/v1.0/roleManagement/directory/roleAssignments"
 def _new_user(server: RunningServer, display_name: str = "Role holder") -> User:
     upn = f"r{uuid.uuid4().hex[:10]}@contoso.example"
     return directory.create_user(server.ctx, CONTOSO_TENANT_ID, upn, display_name, DEMO_PASSWORD, TEST_ACTOR)
-
-
-def _error(response: httpx.Response, status: int, code: str, message: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code
-    if message is not None:
-        assert error["message"] == message
-    return dict(error)
-
-
-def _events(server: RunningServer, activity: str, target_id: str) -> list[dict[str, Any]]:
-    with server.ctx.uow.read() as tx:
-        events = tx.tenant(CONTOSO_TENANT_ID).audit.list_events(limit=10_000)
-    return [e for e in events if e["activity_display_name"] == activity
-            and any(t["id"] == target_id for t in e["target_resources"])]
 
 
 def _assignment(principal_id: str, role: str, **extra: Any) -> dict[str, Any]:

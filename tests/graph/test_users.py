@@ -11,6 +11,8 @@ import httpx
 import msal
 import pytest
 from tests.graph.conftest import ADMIN, GRAPH_DEFAULT, TEST_ACTOR, OtherTenant
+from tests.graph.helpers import assert_graph_error as _error
+from tests.graph.helpers import audit_events as _events
 from tests.support.server import RunningServer
 
 from consentry.domain.builtin import GRAPH_COMMAND_LINE_TOOLS
@@ -36,23 +38,6 @@ def _create_body(upn: str, **extra: Any) -> dict[str, Any]:
     return {"accountEnabled": True, "displayName": "Graph Created", "mailNickname": upn.split("@")[0],
             "userPrincipalName": upn,
             "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": NEW_PASSWORD}, **extra}
-
-
-def _error(response: httpx.Response, status: int, code: str, message: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code
-    assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
-    if message is not None:
-        assert error["message"] == message
-    return dict(error)
-
-
-def _events(server: RunningServer, activity: str, target_id: str) -> list[dict[str, Any]]:
-    with server.ctx.uow.read() as tx:
-        events = tx.tenant(CONTOSO_TENANT_ID).audit.list_events(limit=10_000)
-    return [e for e in events if e["activity_display_name"] == activity
-            and any(t["id"] == target_id for t in e["target_resources"])]
 
 
 def _signs_in(server: RunningServer, upn: str, password: str) -> bool:
