@@ -7,9 +7,7 @@ ROPC skips MSAL's user-realm probe on port 443 by listing ``localhost`` (§0.4).
 
 from __future__ import annotations
 
-import datetime as dt
-import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import msal
@@ -22,39 +20,14 @@ from tests.clients.helpers import (
     make_certificate,
     register_app,
 )
+from tests.support.real_clients import (  # noqa: F401 - autouse fixtures for this directory
+    _no_user_realm_probe,
+    _release_client_connections,
+    _server_clock_at_real_time,
+)
 from tests.support.server import RunningServer
 
 from consentry.services import apps
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _no_user_realm_probe() -> Iterator[None]:
-    """MSAL's ROPC would first GET https://localhost:443/common/userrealm/… (real-clients §0.4)."""
-    domains = msal.authority.Authority._domains_without_user_realm_discovery
-    added = "localhost" not in domains
-    domains.add("localhost")
-    yield
-    if added:
-        domains.discard("localhost")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _release_client_connections(server: RunningServer) -> Iterator[None]:
-    """MSAL keeps a requests session per app object, and after an error response a reference cycle keeps
-    it (and its TLS connection) alive; uvicorn's shutdown then waits on that connection until the test
-    server's 10 s join timeout. Collecting the cycles before the server stops closes those connections."""
-    yield
-    gc.collect()
-
-
-@pytest.fixture(autouse=True)
-def _server_clock_at_real_time(server: RunningServer) -> Iterator[None]:
-    """The server's clock stands still; real clients stamp assertions and check tokens with the real time,
-    so each test here runs with the server's clock at the real time, and leaves it as it found it."""
-    found = server.clock.now()
-    server.clock.set(dt.datetime.now(dt.UTC))
-    yield
-    server.clock.set(found)
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,6 @@ second tenant (Fabrikam) with a user, a group and a role assignment, for tenant-
 
 from __future__ import annotations
 
-import datetime as dt
-import gc
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +16,11 @@ from dataclasses import dataclass
 import httpx
 import msal
 import pytest
+from tests.support.real_clients import (  # noqa: F401 - autouse fixtures for this directory
+    _no_user_realm_probe,
+    _release_client_connections,
+    _server_clock_at_real_time,
+)
 from tests.support.server import RunningServer
 
 from consentry.domain.apps import Application
@@ -30,34 +33,6 @@ from consentry.services.demo import CONTOSO_TENANT_ID, DEMO_PASSWORD
 GRAPH_DEFAULT = ["https://graph.microsoft.com/.default"]
 ADMIN = "admin@contoso.example"
 TEST_ACTOR = Actor("system", name="graph tests")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _no_user_realm_probe() -> Iterator[None]:
-    """MSAL's ROPC would first GET https://localhost:443/common/userrealm/… (real-clients §0.4)."""
-    domains = msal.authority.Authority._domains_without_user_realm_discovery
-    added = "localhost" not in domains
-    domains.add("localhost")
-    yield
-    if added:
-        domains.discard("localhost")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _release_client_connections(server: RunningServer) -> Iterator[None]:
-    """MSAL's sessions can outlive an error response in a reference cycle; collect them before the server
-    stops so that uvicorn does not wait on their connections."""
-    yield
-    gc.collect()
-
-
-@pytest.fixture(autouse=True)
-def _server_clock_at_real_time(server: RunningServer) -> Iterator[None]:
-    """Tokens are cached by MSAL on real time; the server checks them on its own clock."""
-    found = server.clock.now()
-    server.clock.set(dt.datetime.now(dt.UTC))
-    yield
-    server.clock.set(found)
 
 
 @pytest.fixture(scope="session")
