@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(naming_convention={
@@ -192,6 +193,11 @@ oauth2_permission_grants = Table(
     Index("ix_grants_client_resource", "tenant_id", "client_id", "resource_id"),
     Index("ix_grants_resource", "resource_id"),
     Index("ix_oauth2_permission_grants_tenant_id_id", "tenant_id", "id"),
+    # One tenant-wide grant per client–resource pair, and one per user: concurrent consents merge into it.
+    Index("uq_grants_all_principals", "tenant_id", "client_id", "resource_id", unique=True,
+          sqlite_where=text("consent_type = 'AllPrincipals'"), postgresql_where=text("consent_type = 'AllPrincipals'")),
+    Index("uq_grants_principal", "tenant_id", "client_id", "resource_id", "principal_id", unique=True,
+          sqlite_where=text("consent_type = 'Principal'"), postgresql_where=text("consent_type = 'Principal'")),
 )
 
 app_role_assignments = Table(
@@ -368,4 +374,56 @@ deleted_objects = Table(
     _ts("deleted_at"),
     Column("payload", JSON, nullable=False),  # the object with what was removed with it (grants, assignments)
     Index("ix_deleted_objects_tenant_type", "tenant_id", "object_type", "id"),
+)
+
+tenant_policies = Table(
+    "tenant_policies", metadata,
+    _guid("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    # authorizationPolicy.defaultUserRolePermissions.permissionGrantPoliciesAssigned; NULL: Microsoft's default
+    Column("permission_grant_policies_assigned", JSON),
+    Column("block_user_consent_for_risky_apps", Boolean, nullable=False, default=True),
+    _ts("modified_at"),
+)
+
+permission_grant_policies = Table(
+    "permission_grant_policies", metadata,
+    _guid("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("display_name", String(256), nullable=False),
+    Column("description", String(1024), nullable=False, default=""),
+    Column("includes", JSON, nullable=False),
+    Column("excludes", JSON, nullable=False),
+    _ts("created_at"),
+    _ts("modified_at"),
+)
+
+calendar_events = Table(
+    "calendar_events", metadata,
+    _guid("id", primary_key=True),
+    _guid("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    _guid("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("body", Text, nullable=False, default=""),
+    Column("location", String(255), nullable=False, default=""),
+    _ts("start"),
+    _ts("end"),
+    _ts("created_at"),
+    Index("ix_calendar_events_user", "tenant_id", "user_id", "start", "id"),
+)
+
+contacts = Table(
+    "contacts", metadata,
+    _guid("id", primary_key=True),
+    _guid("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    _guid("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("display_name", String(255), nullable=False),
+    Column("given_name", String(64)),
+    Column("surname", String(64)),
+    Column("company_name", String(128)),
+    Column("job_title", String(128)),
+    Column("email_addresses", JSON, nullable=False),
+    Column("business_phones", JSON, nullable=False),
+    Column("mobile_phone", String(64)),
+    _ts("created_at"),
+    Index("ix_contacts_user", "tenant_id", "user_id", "display_name", "id"),
 )

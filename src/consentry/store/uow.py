@@ -19,6 +19,7 @@ from consentry.store.deleted import DeletedObjectRepository
 from consentry.store.directory import DirectoryRepository, TenantRegistry
 from consentry.store.grants import GrantRepository
 from consentry.store.keys import KeyRepository
+from consentry.store.policies import PolicyRepository
 from consentry.store.tables import directory_version
 from consentry.store.tokens import TokenStore
 
@@ -35,6 +36,7 @@ class TenantScope:
         self.grants = GrantRepository(conn, tenant_id)
         self.audit = AuditRepository(conn, tenant_id)
         self.deleted = DeletedObjectRepository(conn, tenant_id)
+        self.policies = PolicyRepository(conn, tenant_id)
 
 
 class Transaction:
