@@ -185,6 +185,27 @@ CONSENT_REQUIRED_INTERACTIVE = _e(
 USER_DECLINED = _e(
     "user_declined", 65004, "access_denied", 400, "Authorization_RequestDenied",
     "User declined to consent to access the app.")
+ADMIN_CONSENT_REQUIRED = _e(
+    "admin_consent_required", 90094, "access_denied", 400, "Authorization_RequestDenied",
+    "The grant requires admin permission.")
+APPROVAL_REQUIRED = _e(
+    "approval_required", 90095, "access_denied", 400, "Authorization_RequestDenied",
+    "Admin consent is required for the permissions requested by this application. An admin consent request "
+    "may be sent to the admin.")
+NOT_AUTHORIZED_TO_GRANT = _e(
+    "not_authorized_to_grant", 90093, "access_denied", 400, "Authorization_RequestDenied",
+    "{app_name} is requesting one or more permissions that you aren't authorized to grant. Contact an "
+    "administrator, who can consent to this application on your behalf.")
+RISKY_APP_ADMIN_CONSENT_REQUIRED = _e(
+    "risky_app_admin_consent_required", 900941, "access_denied", 400, "Authorization_RequestDenied",
+    "Administrator consent is required. App is considered risky.")
+RISKY_APP_WARNING = _e(
+    "risky_app_warning", 900981, "access_denied", 400, "Authorization_RequestDenied",
+    "An admin consent request was received for a risky app.")
+RESOURCE_NOT_SUBSCRIBED = _e(
+    "resource_not_subscribed", 650052, "invalid_resource", 400, "Request_BadRequest",
+    "The app needs access to a service (\"{resource}\") that your organization \"{tenant}\" has not subscribed "
+    "to or enabled. Contact your IT Admin to review the configuration of your service subscriptions.")
 
 # --- users and sign-in ---------------------------------------------------------------------------
 INVALID_PASSWORD = _e(

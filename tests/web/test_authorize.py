@@ -307,14 +307,18 @@ def test_login_hint_prefills_the_username(server: RunningServer, browser: httpx.
     assert f'value="{hint}"' in browser.get(location).text
 
 
-def test_missing_consent_redirects_with_65001_and_state(server: RunningServer, browser: httpx.Client) -> None:
+def test_missing_consent_leads_to_the_consent_page_not_to_the_client(server: RunningServer,
+                                                                      browser: httpx.Client) -> None:
     tenant = make_tenant(server)
     app, user = make_app(server, tenant, grant=None), make_user(server, tenant)
     params = authorize_params(app)
     location = sign_in_page_location(authorize(browser, tenant.id, params), tenant.id)
     final = submit_sign_in(browser, location, user.user_principal_name)
-    result = error_redirect(final, "consent_required", params["state"], 65001)
-    assert app.app_id in result["error_description"]
+    assert final.status_code == 302
+    assert final.headers["location"].startswith(f"/{tenant.id}/consent?interaction="), final.headers["location"]
+    page = browser.get(final.headers["location"])
+    assert page.status_code == 200
+    assert "Permissions requested" in page.text and app.app.display_name in page.text
 
 
 def test_prompt_none_with_a_session_but_no_consent_redirects_with_65001(server: RunningServer,

@@ -4,7 +4,14 @@ spec §3.1, §3.2) as an ordered list of named steps.
 Until the client and its redirect URI are trusted, a failure renders an error page and never redirects
 (AADSTS90002, 700016, 50011). After that, failures go back to the client's redirect URI with ``state``.
 A request that needs the user to sign in becomes an *interaction*: it is stored, the browser is sent to
-the sign-in page, and the page resumes the flow with :func:`complete`. Pages never issue tokens.
+the sign-in page, and the page resumes the flow with :func:`complete`. There the consent decision
+(:mod:`consentry.domain.consent`) either lets the code be issued, blocks with an error page, or starts a
+consent interaction whose page (:mod:`consentry.protocol.consent_flow`) finishes it. Pages never issue
+tokens.
+
+``prompt=admin_consent`` (spec §3.1) asks for the "Accept for your organization" page. On the v1
+endpoint it also accepts a redirect URI that is not registered — the hand-made admin consent URL of
+spec §10 — and then ends on a "Permissions granted" page instead of redirecting anywhere.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from consentry.domain.consent import BLOCKED, ISSUE
+from consentry.domain.directory import User
 from consentry.domain.ids import is_guid
 from consentry.domain.scopes import parse_scope
 from consentry.errors import (
@@ -32,17 +41,21 @@ from consentry.errors import (
 from consentry.protocol.claims import client_info
 from consentry.protocol.errors import redirect_error_params
 from consentry.protocol.messages import ProtocolRequest
-from consentry.services import access as access_service
-from consentry.services import tokens
+from consentry.services import audit, consent, tokens
 from consentry.services.apps import find_application_anywhere
 from consentry.services.clients import find_client
+from consentry.services.consent import ConsentQuery
 from consentry.services.context import ServiceContext
 from consentry.services.directory import RESERVED_TENANT_SEGMENTS, get_tenant
 from consentry.services.tokens import Session
 
 RESPONSE_MODES = ("query", "fragment", "form_post")
+ADMIN_CONSENT_PROMPT = "admin_consent"
 PKCE_METHODS = ("S256", "plain")
 INTERACTION_KIND = "authorize"
+CONSENT_INTERACTION = "consent"
+# Failures that render an error page even after the redirect URI was validated (spec §5.4).
+PAGE_ERRORS = frozenset({"app_disabled", "user_not_assigned", "client_not_found", "user_not_in_tenant"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +79,9 @@ class AuthorizeRequest:
     domain_hint: str | None
     want_client_info: bool
     version: int
+    flow: str = "authorize"  # "authorize", or "adminconsent" for the admin consent endpoints
+    admin_flow: bool = False  # the admin consent endpoints and prompt=admin_consent
+    redirect_trusted: bool = True  # False: the flow ends on a page, never at redirect_uri
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,7 +114,25 @@ class SignIn:
     login_hint: str | None
 
 
-Outcome = ErrorPage | ToClient | SignIn
+@dataclass(frozen=True, slots=True)
+class ConsentPage:
+    """Show the consent step of an interaction ("Permissions requested", "Need admin approval")."""
+
+    interaction: str
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionsGranted:
+    """Admin consent was recorded and there is no redirect URI to return to: say so on a page."""
+
+    app_name: str
+    app_id: str
+    tenant_name: str
+    tenant_id: str
+    ignored_redirect_uri: str | None
+
+
+Outcome = ErrorPage | ToClient | SignIn | ConsentPage | PermissionsGranted
 
 
 class Redirectable(Exception):
@@ -132,18 +166,24 @@ def _validate(ctx: ServiceContext, p: ProtocolRequest) -> AuthorizeRequest:
     redirect_uri = param("redirect_uri")
     if not redirect_uri:
         raise ConsentryError(MISSING_PARAMETER, name="redirect_uri")
-    if not app.is_redirect_uri_registered(redirect_uri):
+    prompt = (param("prompt") or "").lower() or None
+    version = 1 if "/oauth2/authorize" in p.path else 2
+    trusted = app.is_redirect_uri_registered(redirect_uri)
+    if not trusted and not (version == 1 and prompt == ADMIN_CONSENT_PROMPT):
         raise ConsentryError(REDIRECT_URI_MISMATCH, redirect_uri=redirect_uri[:2048], app_id=app.app_id)
     response_mode = param("response_mode") or "query"
     request_fields = dict(base_url=p.base_url, segment=segment, tenant_id=tenant.id if tenant else None,
                           client_id=app.app_id, client_name=name, redirect_uri=redirect_uri,
                           response_mode=response_mode if response_mode in RESPONSE_MODES else "query",
                           state=param("state"), nonce=param("nonce"), scope="", code_challenge=None,
-                          code_challenge_method=None, prompt=(param("prompt") or "").lower() or None,
+                          code_challenge_method=None, prompt=prompt,
                           login_hint=param("login_hint"), domain_hint=param("domain_hint"),
-                          want_client_info=param("client_info") == "1",
-                          version=1 if "/oauth2/authorize" in p.path else 2)
+                          want_client_info=param("client_info") == "1", version=version,
+                          admin_flow=prompt == ADMIN_CONSENT_PROMPT, redirect_trusted=trusted)
     partial = AuthorizeRequest(**request_fields)  # type: ignore[arg-type]
+    if not trusted:
+        # Only admin consent gets this far with an unregistered redirect URI; it ends on a page.
+        return AuthorizeRequest(**{**request_fields, "scope": param("scope") or ""})  # type: ignore[arg-type]
     try:
         if response_mode not in RESPONSE_MODES:
             raise ConsentryError(UNSUPPORTED_RESPONSE_MODE, response_mode=response_mode[:50])
@@ -162,7 +202,7 @@ def _validate(ctx: ServiceContext, p: ProtocolRequest) -> AuthorizeRequest:
         scope = param("scope") or ""
         if partial.version == 1 and param("resource"):
             scope = f"{param('resource')}/.default openid {scope}".strip()
-        parse_scope(scope)
+        parse_scope(scope, required=not partial.admin_flow)
     except ConsentryError as exc:
         raise Redirectable(exc) from exc
     request_fields.update(scope=scope, code_challenge=challenge, code_challenge_method=method if challenge else None)
@@ -203,23 +243,56 @@ def _partial_for_error(ctx: ServiceContext, p: ProtocolRequest) -> AuthorizeRequ
                             p.param("state"), None, "", None, None, None, None, None, False, 2)
 
 
-def complete(ctx: ServiceContext, req: AuthorizeRequest, session: Session, ids: tuple[str, str]) -> Outcome:
-    """The signed-in user's request: check tenant, client, consent and assignment, then issue the code."""
-    now = ctx.clock.now()
+def complete(ctx: ServiceContext, req: AuthorizeRequest, session: Session, ids: tuple[str, str], *,
+             after_consent: bool = False) -> Outcome:
+    """The signed-in user's request: the consent decision, then the code, a consent page or an error.
+
+    ``after_consent``: the user has just accepted the consent page, so ``prompt=consent`` and the admin
+    flow have been honoured and must not show the page again."""
     user = session.user
     if req.tenant_id is not None and req.tenant_id != user.tenant_id:
         return ErrorPage(ConsentryError(USER_NOT_IN_TENANT, user=user.user_principal_name, idp="Consentry",
                                         tenant=req.tenant_id, app_id=req.client_id, app_name=req.client_name),
                          req.client_id, req.client_name)
-    request = parse_scope(req.scope)
+    query = ConsentQuery(user.tenant_id, req.client_id, user.id, req.scope,
+                         None if after_consent else req.prompt, req.admin_flow and not after_consent)
     try:
-        access_service.check_authorization(ctx, user.tenant_id, req.client_id, user.id, request, req.scope)
+        evaluation = consent.evaluate(ctx, query)
     except ConsentryError as exc:
-        if exc.entry.name == "consent_required":
-            exc = ConsentryError(CONSENT_REQUIRED_INTERACTIVE, **exc.params)
-        if exc.entry.name in ("app_disabled", "user_not_assigned", "client_not_found"):
-            return ErrorPage(exc, req.client_id, req.client_name)
-        return _redirect_error(req, exc, ids, now)
+        log_sign_in(ctx, req, user, exc.entry.aadsts or 0, None, exc.message, ids)
+        return fail(ctx, req, exc, ids)
+    decision = evaluation.decision
+    app_name = evaluation.client.display_name
+    error = ConsentryError(decision.error or CONSENT_REQUIRED_INTERACTIVE, app_id=req.client_id, app_name=app_name,
+                           user=user.user_principal_name)
+    log_sign_in(ctx, req, user, 0 if decision.step == ISSUE else error.entry.aadsts or 0, decision.reason,
+                "" if decision.step == ISSUE else error.message, ids)
+    if decision.step == BLOCKED:
+        return ErrorPage(error, req.client_id, app_name)
+    if decision.step == ISSUE:
+        return _issue_code(ctx, req, session)
+    if req.prompt == "none":
+        return fail(ctx, req, ConsentryError(CONSENT_REQUIRED_INTERACTIVE, app_id=req.client_id, app_name=app_name),
+                    ids)
+    interaction = tokens.start_interaction(ctx, CONSENT_INTERACTION, {
+        "request": req.to_dict(), "user_id": user.id, "session": session.id_hash})
+    return ConsentPage(interaction)
+
+
+def fail(ctx: ServiceContext, req: AuthorizeRequest, error: ConsentryError, ids: tuple[str, str],
+         subcode: str | None = None, extra: dict[str, str] | None = None) -> Outcome:
+    """An error after the redirect URI was validated: back to the client, unless it may not be redirected
+    (an error page then) or the redirect URI is not trusted (admin consent with an unregistered URI)."""
+    if not error.entry.may_redirect or not req.redirect_trusted or error.entry.name in PAGE_ERRORS:
+        return ErrorPage(error, req.client_id, req.client_name)
+    outcome = _redirect_error(req, error, ids, ctx.clock.now(), subcode)
+    if extra:
+        outcome.params.update(extra)
+    return outcome
+
+
+def _issue_code(ctx: ServiceContext, req: AuthorizeRequest, session: Session) -> ToClient:
+    user = session.user
     code = tokens.issue_code(ctx, tenant_id=user.tenant_id, client_app_id=req.client_id, user_id=user.id,
                              redirect_uri=req.redirect_uri, scope=req.scope, nonce=req.nonce,
                              code_challenge=req.code_challenge, code_challenge_method=req.code_challenge_method,
@@ -230,7 +303,18 @@ def complete(ctx: ServiceContext, req: AuthorizeRequest, session: Session, ids: 
     params["session_state"] = str(uuid.UUID(bytes=hashlib.sha256(session.id_hash.encode()).digest()[:16]))
     if req.want_client_info:
         params["client_info"] = client_info(user)
+    if req.admin_flow:
+        params["admin_consent"] = "True"
     return ToClient(req.redirect_uri, req.response_mode, params)
+
+
+def log_sign_in(ctx: ServiceContext, req: AuthorizeRequest, user: User, error_code: int, reason: str | None,
+                failure: str, ids: tuple[str, str]) -> None:
+    """Every /authorize outcome for a signed-in user goes to the sign-in log, with the consent reason."""
+    audit.record_sign_in(ctx, user.tenant_id, grant_type="authorize", error_code=error_code,
+                         correlation_id=ids[1], user_id=user.id, upn=user.user_principal_name,
+                         app_id=req.client_id, app_name=req.client_name, failure_reason=failure,
+                         consent_reason=reason)
 
 
 def resume(ctx: ServiceContext, interaction: str, session: Session, ids: tuple[str, str]) -> Outcome:

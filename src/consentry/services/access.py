@@ -159,24 +159,3 @@ def evaluate_app_only(ctx: ServiceContext, tenant_segment: str, app_id: str, req
 def load_application(ctx: ServiceContext, app_id: str) -> Application | None:
     return cached(ctx, ("application", app_id.lower()), lambda tx: find_application_anywhere(tx, app_id.lower()))
 
-
-def check_authorization(ctx: ServiceContext, tenant_id: str, app_id: str, user_id: str, request: ScopeRequest,
-                        raw_scope: str) -> Client:
-    """Whether the user may get a code for this request now (spec §3.2 steps 5–8): the client is enabled,
-    every requested resource permission is granted, and the user is assigned when assignment is required.
-    Raises the catalog error of the first check that fails."""
-    with ctx.uow.read() as tx:
-        tenant = get_tenant(tx, tenant_id)
-        client = find_client(tx, tenant, app_id)
-        ensure_enabled(client)
-        user = tx.tenant(tenant.id).directory.find_user(user_id)
-        if user is None or not user.account_enabled:
-            raise ConsentryError(USER_DISABLED)
-        for resource in request.resources:
-            items = tuple(i for i in request.items if i.resource == resource)
-            delegated_access(tx, tenant, client, user, ScopeRequest(request.oidc, items), raw_scope)
-        if not request.items and client.sp is not None and client.sp.app_role_assignment_required \
-                and not is_assigned(tx.tenant(tenant.id), user, client.sp):
-            raise ConsentryError(USER_NOT_ASSIGNED, app_name=client.display_name, app_id=client.app_id,
-                                 user=user.user_principal_name)
-        return client

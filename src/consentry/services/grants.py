@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import base64
 import secrets
+from dataclasses import replace as replace_fields
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
 from consentry.domain.apps import ServicePrincipal
 from consentry.domain.grants import (
+    ALL_PRINCIPALS,
     CONSENT_TYPES,
     PRINCIPAL,
     AppRoleAssignment,
     OAuth2PermissionGrant,
+    merge_scope,
     split_scope,
 )
 from consentry.domain.ids import NIL_GUID
@@ -62,9 +65,51 @@ def add_grant(ctx: ServiceContext, tenant_id: str, client_id: str, resource_id: 
         grant = OAuth2PermissionGrant(_grant_id(), tenant_id, client.id, consent_type,
                                       principal_id if consent_type == PRINCIPAL else None, resource.id, values,
                                       now, now)
-        scope_.grants.add_grant(grant)
+        try:
+            with tx.conn.begin_nested():
+                scope_.grants.add_grant(grant)
+        except IntegrityError as exc:  # a concurrent consent created it first
+            raise ConsentryError(CONFLICT, reason="A grant for this client, resource and principal already "
+                                                  "exists; update its scope instead.") from exc
         _audit_grant(scope_, now, actor, "Add delegated permission grant", "Assign", grant, client, resource)
     return grant
+
+
+def merge_grant(scope: TenantScope, now: datetime, actor: Actor, client: ServicePrincipal, resource: ServicePrincipal,
+                principal_id: str | None, values: tuple[str, ...], *, replace: bool = False) -> OAuth2PermissionGrant:
+    """Add ``values`` to the tenant-wide grant (``principal_id`` None) or to one user's grant for a client and
+    resource, creating it if needed; with ``replace``, the grant's scope becomes exactly ``values``.
+
+    Callers hold the consent lock for the client (:meth:`Transaction.lock`), so the read and the write
+    cannot interleave with another consent to the same client."""
+    consent_type = PRINCIPAL if principal_id else ALL_PRINCIPALS
+    existing = next((g for g in scope.grants.list_grants(client_id=client.id, resource_id=resource.id,
+                                                         consent_type=consent_type)
+                     if g.principal_id == principal_id), None)
+    if existing is None:
+        grant = OAuth2PermissionGrant(_grant_id(), scope.tenant_id, client.id, consent_type, principal_id,
+                                      resource.id, " ".join(split_scope(" ".join(values))), now, now)
+        scope.grants.add_grant(grant)
+        _audit_grant(scope, now, actor, "Add delegated permission grant", "Assign", grant, client, resource)
+        return grant
+    merged = " ".join(split_scope(" ".join(values))) if replace else merge_scope(existing.scope, values)
+    if merged == existing.scope:
+        return existing
+    scope.grants.update_grant_scope(existing.id, merged, now)
+    updated = replace_fields(existing, scope=merged, modified_at=now)
+    _audit_grant(scope, now, actor, "Update delegated permission grant", "Update", updated, client, resource,
+                 old_scope=existing.scope)
+    return updated
+
+
+def ensure_assignment(tx: Transaction, scope: TenantScope, now: datetime, actor: Actor, resource: ServicePrincipal,
+                      role_id: str, principal_type: str, principal_name: str,
+                      principal_id: str) -> AppRoleAssignment | None:
+    """Assign the role unless the principal already holds it (then None)."""
+    held = scope.grants.list_assignments(principal_ids=[principal_id], resource_id=resource.id)
+    if any(a.app_role_id == role_id for a in held):
+        return None
+    return _insert_assignment(tx, scope, now, actor, resource, role_id, principal_type, principal_name, principal_id)
 
 
 def _referenced_service_principal(scope: TenantScope, id_or_app_id: str) -> ServicePrincipal:

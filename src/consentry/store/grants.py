@@ -142,6 +142,12 @@ class GrantRepository:
                                                   _g.c.resource_id == resource_id, who))
         return [_grant(r) for r in rows]
 
+    def has_grant_for_user(self, client_id: str, user_id: str) -> bool:
+        """Whether the client holds any delegated grant (tenant-wide or this user's) for any resource."""
+        who = or_(_g.c.consent_type == "AllPrincipals", _g.c.principal_id == user_id)
+        return self.conn.execute(select(_g.c.id).where(_g.c.tenant_id == self.tenant_id, _g.c.client_id == client_id,
+                                                       who).limit(1)).first() is not None
+
     def update_grant_scope(self, grant_id: str, scope: str, modified_at: Any) -> None:
         self.conn.execute(update(_g).where(_g.c.tenant_id == self.tenant_id, _g.c.id == grant_id)
                           .values(scope=scope, modified_at=modified_at))

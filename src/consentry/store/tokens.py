@@ -51,8 +51,9 @@ class TokenStore:
         row = self.conn.execute(select(interactions).where(interactions.c.id_hash == id_hash)).first()
         return utc_fields(row, "created_at", "expires_at") if row else None
 
-    def remove_interaction(self, id_hash: str) -> None:
-        self.conn.execute(delete(interactions).where(interactions.c.id_hash == id_hash))
+    def remove_interaction(self, id_hash: str) -> bool:
+        """Remove it; False when it was already gone (so a second use of it can be refused)."""
+        return bool(self.conn.execute(delete(interactions).where(interactions.c.id_hash == id_hash)).rowcount)
 
     # authorization codes
     def add_code(self, **values: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from consentry.store.apps import ApplicationCatalog, AppRepository
 from consentry.store.audit import DIRECTORY_CHANGED, AuditRepository
@@ -19,6 +19,7 @@ from consentry.store.deleted import DeletedObjectRepository
 from consentry.store.directory import DirectoryRepository, TenantRegistry
 from consentry.store.grants import GrantRepository
 from consentry.store.keys import KeyRepository
+from consentry.store.mailbox import MailboxRepository
 from consentry.store.policies import PolicyRepository
 from consentry.store.tables import directory_version
 from consentry.store.tokens import TokenStore
@@ -37,6 +38,7 @@ class TenantScope:
         self.audit = AuditRepository(conn, tenant_id)
         self.deleted = DeletedObjectRepository(conn, tenant_id)
         self.policies = PolicyRepository(conn, tenant_id)
+        self.mailbox = MailboxRepository(conn, tenant_id)
 
 
 class Transaction:
@@ -53,6 +55,14 @@ class Transaction:
     def directory_version(self) -> int:
         """A number that moves on with every audited directory change, anywhere."""
         return int(self.conn.execute(_VERSION).scalar() or 0)
+
+    def lock(self, key: str) -> None:
+        """Serialize this transaction with every other one that locks the same key, until it ends.
+
+        SQLite needs nothing: a writing transaction already holds the database's write lock. PostgreSQL
+        takes a transaction-scoped advisory lock."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
     def add_sign_ins(self, rows: list[dict[str, object]]) -> None:
         """Sign-in log rows of any tenants, written in one statement."""

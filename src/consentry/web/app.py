@@ -30,7 +30,7 @@ from consentry.errors import METHOD_NOT_ALLOWED, NOT_FOUND, SERVER_ERROR, Consen
 from consentry.protocol.token import TokenServer
 from consentry.runtime import Runtime
 from consentry.services import health
-from consentry.web import metrics, oauth, pages
+from consentry.web import consent, metrics, oauth, pages
 from consentry.web.graph.app import GraphBoundary, create_graph_app
 from consentry.web.http import request_ids
 
@@ -133,6 +133,13 @@ def routes(runtime: Runtime) -> list[Route | Mount]:
         Route(t + "/oauth2/devicecode", oauth.device_code_endpoint, name="devicecode_v1", methods=["GET", "POST"]),
         Route(t + "/oauth2/v2.0/logout", pages.sign_out, name="logout", methods=["GET", "POST"]),
         Route(t + "/oauth2/logout", pages.sign_out, name="logout_v1", methods=["GET", "POST"]),
+        Route(t + "/adminconsent", consent.admin_consent_endpoint, name="adminconsent_v1", methods=["GET"]),
+        Route(t + "/v2.0/adminconsent", consent.admin_consent_endpoint, name="adminconsent", methods=["GET"]),
+        Route(t + "/consent", consent.consent_page, name="consent_page", methods=["GET"]),
+        Route(t + "/consent", consent.consent_submit, name="consent_submit", methods=["POST"]),
+        Route(t + "/consent/admin", consent.consent_switch, name="consent_switch", methods=["GET"]),
+        Route(t + "/consent/return", consent.consent_return, name="consent_return", methods=["GET"]),
+        Route("/consent/{app_id}", consent.consent_short_link, name="consent_short_link", methods=["GET"]),
         Route(t + "/login", pages.sign_in_page, name="signin_page", methods=["GET"]),
         Route(t + "/login", pages.sign_in_submit, name="signin_submit", methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -64,8 +65,13 @@ def render_outcome(request: Request, outcome: authorize.Outcome) -> Response:
     if isinstance(outcome, authorize.ErrorPage):
         return error_page(request, outcome.error, outcome.app_id, outcome.app_name)
     if isinstance(outcome, authorize.SignIn):
-        segment = request.path_params.get("tenant", "common")
+        segment = quote(str(request.path_params.get("tenant", "common")))
         return RedirectResponse(f"/{segment}/login?interaction={outcome.interaction}", status_code=302)
+    if isinstance(outcome, authorize.ConsentPage):
+        segment = quote(str(request.path_params.get("tenant", "common")))
+        return RedirectResponse(f"/{segment}/consent?interaction={outcome.interaction}", status_code=302)
+    if isinstance(outcome, authorize.PermissionsGranted):
+        return render(request, "permissions_granted.html", granted=outcome)
     if outcome.error_code is not None:
         metrics.ERRORS.labels(str(outcome.error_code)).inc()
     return redirect_to_client(request, outcome.redirect_uri, outcome.response_mode, outcome.params)

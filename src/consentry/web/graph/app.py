@@ -19,6 +19,7 @@ from consentry.web.graph.audit_logs import router as audit_logs_router
 from consentry.web.graph.common import envelope, error_envelope
 from consentry.web.graph.deleted_items import router as deleted_items_router
 from consentry.web.graph.grants import router as grants_router
+from consentry.web.graph.mailbox import router as mailbox_router
 from consentry.web.graph.sp_relations import router as sp_relations_router
 
 log = structlog.get_logger("consentry.graph")
@@ -34,6 +35,7 @@ ROUTERS = (
     directory_objects.router,
     grants_router,
     sp_relations_router,
+    mailbox_router,
 )
 
 

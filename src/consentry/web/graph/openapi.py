@@ -46,6 +46,7 @@ RESOURCE_OF_SEGMENT = {
     "delegatedPermissionClassifications": "delegatedPermissionClassification",
     "memberOf": "directoryObject", "members": "directoryObject", "deletedItems": "directoryObject",
     "restore": "directoryObject", "addPassword": "passwordCredential", "addKey": "keyCredential",
+    "events": "event", "contacts": "contact",
 }
 # Literal segments that name one object (or an action's result) rather than a collection.
 SINGLE_SEGMENTS = frozenset({"me", "restore", "addPassword", "addKey"})
@@ -112,6 +113,10 @@ REQUIRED_RESOURCE_ACCESS = _object({
     "resourceAppId": GUID,
     "resourceAccess": _array(_object({"id": GUID, "type": NULLABLE_STRING}))})
 REDIRECTS = _object({"redirectUris": STRINGS})
+DATE_TIME_TIME_ZONE = _object({"dateTime": STRING, "timeZone": NULLABLE_STRING})
+EMAIL_ADDRESS = _object({"name": NULLABLE_STRING, "address": NULLABLE_STRING})
+LOCATION = _object({"displayName": NULLABLE_STRING, "locationType": NULLABLE_STRING, "uniqueId": NULLABLE_STRING,
+                    "uniqueIdType": NULLABLE_STRING})
 
 RESOURCES: dict[str, dict[str, Any]] = {
     "entity": _resource({}, STRING),
@@ -174,6 +179,20 @@ RESOURCES: dict[str, dict[str, Any]] = {
     "delegatedPermissionClassification": _resource({
         "classification": NULLABLE_STRING, "permissionId": NULLABLE_STRING, "permissionName": NULLABLE_STRING},
         STRING),
+    # Outlook item ids are opaque strings in Graph (Consentry's happen to be GUIDs).
+    "event": _resource({
+        "subject": NULLABLE_STRING, "bodyPreview": NULLABLE_STRING,
+        "body": _object({"contentType": {"enum": ["text", "html"]}, "content": NULLABLE_STRING}),
+        "start": DATE_TIME_TIME_ZONE, "end": DATE_TIME_TIME_ZONE, "location": LOCATION,
+        "locations": _array(LOCATION), "organizer": _object({"emailAddress": EMAIL_ADDRESS}),
+        "attendees": _array(_object({})), "categories": STRINGS, "isAllDay": NULLABLE_BOOLEAN,
+        "isCancelled": NULLABLE_BOOLEAN, "isOrganizer": NULLABLE_BOOLEAN, "showAs": NULLABLE_STRING,
+        "type": NULLABLE_STRING, "createdDateTime": DATE_TIME, "lastModifiedDateTime": DATE_TIME}, STRING),
+    "contact": _resource({
+        "displayName": NULLABLE_STRING, "givenName": NULLABLE_STRING, "surname": NULLABLE_STRING,
+        "companyName": NULLABLE_STRING, "jobTitle": NULLABLE_STRING, "emailAddresses": _array(EMAIL_ADDRESS),
+        "businessPhones": STRINGS, "homePhones": STRINGS, "mobilePhone": NULLABLE_STRING, "categories": STRINGS,
+        "createdDateTime": DATE_TIME, "lastModifiedDateTime": DATE_TIME}, STRING),
     "passwordCredential": PASSWORD_CREDENTIAL,
     "keyCredential": KEY_CREDENTIAL,
     "permissionScope": PERMISSION_SCOPE,
@@ -223,6 +242,25 @@ _APPLICATION = {
 }
 _ASSIGNMENT = _body({"principalId": GUID, "resourceId": GUID, "appRoleId": GUID},
                     ("principalId", "resourceId", "appRoleId"))
+_NESTED = {"@odata.type": STRING}
+_WHEN = {"type": "object", "additionalProperties": False, "required": ["dateTime"],
+         "properties": {**_NESTED, "dateTime": {"type": "string", "examples": ["2026-05-01T09:00:00"]},
+                        "timeZone": {"type": "string", "examples": ["UTC"]}}}
+_EVENT = _body({
+    "subject": STRING, "start": _WHEN, "end": _WHEN,
+    "body": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+        **_NESTED, "contentType": {"enum": ["text", "html", "Text", "HTML"]}, "content": NULLABLE_STRING}},
+    "location": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+        **_NESTED, "displayName": NULLABLE_STRING, "locationType": STRING, "uniqueId": STRING,
+        "uniqueIdType": STRING}}}, ("subject", "start", "end"))
+_CONTACT = {**_body({
+    "displayName": NULLABLE_STRING, "givenName": NULLABLE_STRING, "surname": NULLABLE_STRING,
+    "companyName": NULLABLE_STRING, "jobTitle": NULLABLE_STRING, "mobilePhone": NULLABLE_STRING,
+    "businessPhones": {"type": ["array", "null"], "items": STRING, "maxItems": 2},
+    "emailAddresses": {"type": ["array", "null"], "maxItems": 3, "items": {
+        "type": "object", "additionalProperties": False, "required": ["address"],
+        "properties": {**_NESTED, "name": NULLABLE_STRING, "address": {"type": "string", "format": "email"}}}}}),
+    "anyOf": [{"required": ["displayName"]}, {"required": ["givenName"]}]}
 # (method, path with its parameters written {}) -> request body schema
 REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/users"): _body({**_USER_CHANGES, "userPrincipalName": STRING, "mailNickname": STRING},
@@ -265,6 +303,10 @@ REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
          "principalId": NULLABLE_STRING, "resourceId": STRING, "scope": STRING},
         ("clientId", "consentType", "resourceId")),
     ("patch", "/oauth2PermissionGrants/{}"): _body({"scope": STRING}),
+    ("post", "/me/events"): _EVENT,
+    ("post", "/users/{}/events"): _EVENT,
+    ("post", "/me/contacts"): _CONTACT,
+    ("post", "/users/{}/contacts"): _CONTACT,
 }
 
 # --- query options -----------------------------------------------------------------------------------------
