@@ -23,7 +23,7 @@ from tests.graph.helpers import user_id as _user_id
 from tests.support.server import RunningServer
 
 from consentry.domain.apps import Application, AppRole
-from consentry.domain.builtin import MICROSOFT_GRAPH
+from consentry.domain.builtin import EXCHANGE_ONLINE, MICROSOFT_GRAPH
 from consentry.services import apps, grants
 from consentry.services.demo import (
     APPLE_INTERNET_ACCOUNTS,
@@ -273,7 +273,13 @@ def test_who_may_assign_app_roles(graph: Graph, user_token: Callable[..., str], 
     assert reader.get(url).status_code == 200
     _error(reader.post(url, json=body), 403, "Authorization_RequestDenied")
     alex = graph(user_token("alex@contoso.example"))
-    created = alex.post(url, json=body)
+    # A Cloud Application Administrator may not grant Microsoft Graph app roles (spec §7.5) ...
+    _error(alex.post(url, json=body), 403, "Authorization_RequestDenied")
+    # ... but may grant another API's, here Exchange Online's full_access_as_app.
+    exchange = _sp_id(server, EXCHANGE_ONLINE)
+    full_access = next(r["id"] for r in alex.get(f"/v1.0/servicePrincipals/{exchange}").json()["appRoles"]
+                       if r["value"] == "full_access_as_app")
+    created = alex.post(url, json={"principalId": daemon.sp_id, "resourceId": exchange, "appRoleId": full_access})
     assert created.status_code == 201, created.text
     _error(adele.delete(f"{url}/{created.json()['id']}"), 403, "Authorization_RequestDenied")
     _error(reader.delete(f"{url}/{created.json()['id']}"), 403, "Authorization_RequestDenied")

@@ -69,6 +69,10 @@ WRITE_GRANTS = _op("write permission grants", "DelegatedPermissionGrant.ReadWrit
                    "DelegatedPermissionGrant.ReadWrite.All Directory.ReadWrite.All", GRANT_ADMINS)
 WRITE_ASSIGNMENTS = _op("write app role assignments", "AppRoleAssignment.ReadWrite.All Directory.ReadWrite.All",
                         "AppRoleAssignment.ReadWrite.All Directory.ReadWrite.All", GRANT_ADMINS)
+# Spec §7.5: Cloud and Application Administrators (and apps holding only Application.ReadWrite.All) may grant
+# any app role except Microsoft Graph's to a service principal.
+GRANT_GRAPH_APP_ROLES = _op("grant Microsoft Graph app roles", "AppRoleAssignment.ReadWrite.All",
+                            "AppRoleAssignment.ReadWrite.All", ROLE_ADMINS)
 READ_DIRECTORY_OBJECTS = _op("read directory objects", f"User.Read.All User.ReadWrite.All Group.Read.All "
                              f"Application.Read.All Application.ReadWrite.All {_DIR_READ}",
                              f"User.Read.All Application.Read.All Application.ReadWrite.All {_DIR_READ}", ANY_USER)

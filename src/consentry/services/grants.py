@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 
 from consentry.domain.apps import ServicePrincipal
+from consentry.domain.builtin import MICROSOFT_GRAPH
 from consentry.domain.grants import (
     ALL_PRINCIPALS,
     CONSENT_TYPES,
@@ -318,6 +319,15 @@ def assign_app_role(ctx: ServiceContext, tenant_id: str, principal_id: str, reso
                                                             f"application '{resource.app_id}'.")
         return _insert_assignment(tx, scope, now, actor, resource, app_role_id, principal_type, principal_name,
                                   principal_id)
+
+
+def is_graph_app_role_grant(ctx: ServiceContext, tenant_id: str, principal_id: str, resource_id: str) -> bool:
+    """Whether an assignment would give a service principal an application permission of Microsoft Graph."""
+    with ctx.uow.read() as tx:
+        scope = tx.tenant(tenant_id)
+        resource = scope.apps.find_service_principal(resource_id)
+        return (resource is not None and resource.app_id == MICROSOFT_GRAPH
+                and scope.apps.find_service_principal(principal_id) is not None)
 
 
 def _principal_by_object_id(scope: TenantScope, object_id: str) -> tuple[str, str]:

@@ -124,6 +124,9 @@ async def _create_assignment(request: Request, who: Caller, relation: str) -> JS
         raise _bad("principalId must be the id of the service principal in the request URL.")
     if relation == "appRoleAssignedTo" and resource_id != sp.id:
         raise _bad("resourceId must be the id of the service principal in the request URL.")
+    if await run_in_threadpool(grant_service.is_graph_app_role_grant, rt.ctx, who.tenant_id, principal_id,
+                               resource_id):
+        await run_in_threadpool(authz.ensure_allowed, rt.ctx, who, authz.GRANT_GRAPH_APP_ROLES)
     created = await run_in_threadpool(grant_service.assign_app_role, rt.ctx, who.tenant_id, principal_id,
                                       resource_id, role_id, actor_of(request, who))
     return entity(request, f"servicePrincipals('{sp.id}')/{relation}/$entity", assignment_json(created), status=201)
