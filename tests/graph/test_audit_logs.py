@@ -313,3 +313,46 @@ def test_msgraph_sdk_reads_and_pages_the_audit_log(server: RunningServer, admin_
         assert one is not None and one.correlation_id == first.correlation_id
 
     asyncio.run(scenario())
+
+
+# --- /auditLogs/signIns ------------------------------------------------------------------------------------
+SIGN_INS = "/v1.0/auditLogs/signIns"
+
+
+def test_sign_in_log_records_authorize_outcomes_with_the_consent_reason(
+        server: RunningServer, admin_token: str, graph: Graph) -> None:
+    """Adele asks a fresh app for an admin-only permission: "Need admin approval", logged with its reason."""
+    from tests.protocol.helpers import form_action, hidden_inputs
+
+    app = apps.register_application(server.ctx, CONTOSO_TENANT_ID, Application(
+        id=new_guid(), app_id=new_guid(), tenant_id=CONTOSO_TENANT_ID, display_name="sign-in log test",
+        web_redirect_uris=("https://signin-log.example/cb",)), CLI)
+    with server.client() as browser:
+        first = browser.get(f"/{CONTOSO_TENANT_ID}/oauth2/v2.0/authorize", params={
+            "client_id": app.app_id, "response_type": "code", "redirect_uri": "https://signin-log.example/cb",
+            "scope": "User.Read.All", "state": "s1"})
+        page = browser.get(first.headers["location"])
+        fields = hidden_inputs(page.text)
+        signed_in = browser.post(form_action(page.text), data={**fields, "username": ADELE,
+                                                              "password": "ConsentryDemo1!"})
+        assert "/consent?interaction=" in signed_in.headers["location"]
+    body = _get(graph(admin_token), {"$filter": f"appId eq '{app.app_id}'"}, path=SIGN_INS)
+    assert len(body["value"]) == 1, body
+    entry = body["value"][0]
+    assert entry["userPrincipalName"] == ADELE and entry["isInteractive"] is True
+    assert entry["status"]["errorCode"] == 90094
+    assert entry["status"]["additionalDetails"] in ("consentReason: user_consent_not_allowed",
+                                                    "consentReason: admin_only_permission")
+    assert GUID.match(entry["correlationId"])
+
+
+def test_sign_in_log_pages_and_refuses_bad_filters(admin_token: str, graph: Graph) -> None:
+    admin = graph(admin_token)
+    first = _get(admin, {"$top": "1"}, path=SIGN_INS)
+    assert len(first["value"]) == 1 and "@odata.nextLink" in first
+    _error(admin.get(SIGN_INS, params={"$filter": "createdDateTime ge 2026-02-30"}), 400, "Request_UnsupportedQuery")
+    _error(admin.get(SIGN_INS, params={"$filter": "initiatedBy/user/id eq 'x'"}), 400, "Request_UnsupportedQuery")
+
+
+def test_reading_the_sign_in_log_needs_a_reader_role(user_token: Callable[..., str], graph: Graph) -> None:
+    _error(graph(user_token(ADELE)).get(SIGN_INS), 403, "Authorization_RequestDenied")

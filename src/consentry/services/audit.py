@@ -82,6 +82,13 @@ def record_sign_in(ctx: ServiceContext, tenant_id: str, *, grant_type: str, erro
         ip_address=ip_address, correlation_id=correlation_id)
 
 
+def page_sign_ins(ctx: ServiceContext, tenant_id: str, query: ODataQuery) -> tuple[list[dict[str, Any]], Page]:
+    """One page of the tenant's sign-in log (Graph ``/auditLogs/signIns``), with what is still buffered."""
+    ctx.sign_ins.flush()
+    with ctx.uow.read() as tx:
+        return tx.tenant(tenant_id).audit.page_sign_ins(query)
+
+
 def list_sign_ins(ctx: ServiceContext, tenant_id: str, limit: int = 1000) -> list[dict[str, Any]]:
     ctx.sign_ins.flush()
     with ctx.uow.read() as tx:

@@ -2,12 +2,14 @@
 
 The audit log is read as Graph's ``/auditLogs/directoryAudits``: ``$filter`` over a few properties
 (``activityDateTime`` compared with OData DateTime literals, ``initiatedBy/user/id`` and friends read from
-the JSON initiator), newest first, keyset-paged on ``(activityDateTime, id)``.
+the JSON initiator), newest first, keyset-paged on ``(activityDateTime, id)``. The sign-in log likewise as
+``/auditLogs/signIns`` on ``(createdDateTime, id)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -55,11 +57,23 @@ class AuditRepository:
         e = audit_events
         base = select(e).where(e.c.tenant_id == self.tenant_id)
         if query.filter is not None:
-            base = base.where(_where(query.filter))
+            base = base.where(_where(query.filter, _AUDIT_LOG))
         descending = not query.orderby or query.orderby[0][1]
         page = fetch_page(self.conn, base, [e.c.activity_date_time, e.c.id], descending=descending,
                           after=_decode_key(query.after), limit=query.top, count=query.count)
         rows = [utc_fields(r, "activity_date_time") for r in page.rows]
+        return rows, Page(rows, _encode_key(page.next_after), page.count)
+
+    def page_sign_ins(self, query: ODataQuery) -> tuple[list[dict[str, Any]], Page]:
+        """One page of the sign-in log, newest first unless ``$orderby=createdDateTime asc``."""
+        s = sign_in_events
+        base = select(s).where(s.c.tenant_id == self.tenant_id)
+        if query.filter is not None:
+            base = base.where(_where(query.filter, _SIGN_IN_LOG))
+        descending = not query.orderby or query.orderby[0][1]
+        page = fetch_page(self.conn, base, [s.c.created_date_time, s.c.id], descending=descending,
+                          after=_decode_key(query.after), limit=query.top, count=query.count)
+        rows = [utc_fields(r, "created_date_time") for r in page.rows]
         return rows, Page(rows, _encode_key(page.next_after), page.count)
 
     def add_sign_in(self, **values: Any) -> None:
@@ -75,11 +89,25 @@ class AuditRepository:
         return [utc_fields(r, "created_date_time") for r in self.conn.execute(query)]
 
 
-# --- $filter over the audit log -----------------------------------------------------------------------
+# --- $filter over the audit and sign-in logs ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Log:
+    time_property: str
+    time_column: Any
+    fields: Fields
+    initiator: bool  # filters on initiatedBy/... are allowed
+
+
 _e = audit_events
-_FIELDS = Fields({"id": _e.c.id, "activityDisplayName": _e.c.activity_display_name, "category": _e.c.category,
-                  "result": _e.c.result, "correlationId": _e.c.correlation_id,
-                  "loggedByService": _e.c.logged_by_service, "operationType": _e.c.operation_type})
+_AUDIT_LOG = _Log("activityDateTime", _e.c.activity_date_time, Fields({
+    "id": _e.c.id, "activityDisplayName": _e.c.activity_display_name, "category": _e.c.category,
+    "result": _e.c.result, "correlationId": _e.c.correlation_id, "loggedByService": _e.c.logged_by_service,
+    "operationType": _e.c.operation_type}), initiator=True)
+_s = sign_in_events
+_SIGN_IN_LOG = _Log("createdDateTime", _s.c.created_date_time, Fields({
+    "id": _s.c.id, "userId": _s.c.user_id, "userPrincipalName": _s.c.user_principal_name, "appId": _s.c.app_id,
+    "appDisplayName": _s.c.app_display_name, "correlationId": _s.c.correlation_id,
+    "resourceDisplayName": _s.c.resource_display_name}), initiator=False)
 _INITIATOR = {"initiatedBy/user/id", "initiatedBy/user/displayName", "initiatedBy/user/userPrincipalName",
               "initiatedBy/app/appId", "initiatedBy/app/displayName", "initiatedBy/app/servicePrincipalId"}
 _COMPARE: dict[type, Callable[[Any, Any], ColumnElement[bool]]] = {
@@ -93,19 +121,21 @@ def _unsupported(what: str) -> ConsentryError:
     return ConsentryError(GRAPH_UNSUPPORTED_QUERY, reason=f"Unsupported query: {what}.")
 
 
-def _where(node: ast._Node) -> ColumnElement[bool]:
-    """Like :func:`consentry.store.odata.to_where`, plus the two shapes the audit log needs: times and the
-    initiator's properties. Anything else goes through ``to_where`` over the plain columns."""
+def _where(node: ast._Node, log: _Log) -> ColumnElement[bool]:
+    """Like :func:`consentry.store.odata.to_where`, plus the two shapes the logs need: times and (audit log)
+    the initiator's properties. Anything else goes through ``to_where`` over the plain columns."""
     if isinstance(node, ast.BoolOp):
-        left, right = _where(node.left), _where(node.right)
+        left, right = _where(node.left, log), _where(node.right, log)
         return and_(left, right) if isinstance(node.op, ast.And) else or_(left, right)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return not_(_where(node.operand))
-    if isinstance(node, ast.Compare) and _is_identifier(node.left, "activityDateTime"):
+        return not_(_where(node.operand, log))
+    if isinstance(node, ast.Compare) and _is_identifier(node.left, log.time_property):
         compare = _COMPARE.get(type(node.comparator))
         if compare is None:
-            raise _unsupported("activityDateTime takes eq, ne, lt, le, gt or ge")
-        return compare(_e.c.activity_date_time, _datetime(node.right))
+            raise _unsupported(f"{log.time_property} takes eq, ne, lt, le, gt or ge")
+        return compare(log.time_column, _datetime(node.right, log.time_property))
+    if not log.initiator:
+        return to_where(node, log.fields)
     if isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute):
         if not isinstance(node.comparator, ast.Eq | ast.NotEq):
             raise _unsupported(f"'{_path(node.left)}' takes eq or ne")
@@ -115,7 +145,7 @@ def _where(node: ast._Node) -> ColumnElement[bool]:
         prefix = _string(node.args[1])
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return func.lower(_initiator(node.args[0])).like(escaped.lower() + "%", escape="\\")
-    return to_where(node, _FIELDS)
+    return to_where(node, log.fields)
 
 
 def _is_identifier(node: ast._Node, name: str) -> bool:
@@ -142,7 +172,7 @@ def _string(node: ast._Node) -> str:
     raise _unsupported("the right side of this comparison must be a string")
 
 
-def _datetime(node: ast._Node) -> datetime:
+def _datetime(node: ast._Node, name: str) -> datetime:
     """An OData DateTimeOffset (``2026-11-26T00:00:00Z``, unquoted) or Date literal, in UTC: SQLite keeps
     times as UTC text without a zone, so every bound value must be UTC too."""
     try:
@@ -153,8 +183,8 @@ def _datetime(node: ast._Node) -> datetime:
             day: date = node.py_val
             return datetime(day.year, day.month, day.day, tzinfo=UTC)
     except (ValueError, OverflowError) as exc:  # no such day (2026-02-30), or beyond year 1-9999 in UTC
-        raise _unsupported("activityDateTime must be compared with a valid date and time") from exc
-    raise _unsupported("activityDateTime must be compared with a date and time such as 2026-11-26T00:00:00Z")
+        raise _unsupported(f"{name} must be compared with a valid date and time") from exc
+    raise _unsupported(f"{name} must be compared with a date and time such as 2026-11-26T00:00:00Z")
 
 
 def _encode_key(key: tuple[Any, ...] | None) -> tuple[Any, ...] | None:

@@ -2,6 +2,10 @@
 (spec §9), newest first, with ``$filter`` on ``activityDisplayName``, ``category``, ``result``,
 ``correlationId``, ``activityDateTime`` (``eq``/``ge``/``le``/``gt``/``lt`` with unquoted DateTimeOffset
 literals) and ``initiatedBy/user/id`` (and the initiator's other names), ``$top`` and ``$skiptoken``.
+
+``/auditLogs/signIns``: every ``/authorize`` and ``/token`` outcome in Microsoft's ``signIn`` shape, with
+``$filter`` on ``appId``, ``userId``, ``userPrincipalName``, ``correlationId`` and ``createdDateTime``. The
+consent decision's reason is in ``status.additionalDetails`` (``consentReason: user_consent_not_allowed``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from consentry.web.graph.common import caller, collection, entity, guid_or_404, 
 
 router = APIRouter(tags=["auditLogs"])
 ORDERABLE = frozenset({"activityDateTime"})
+SIGN_IN_ORDERABLE = frozenset({"createdDateTime"})
 _USER_KEYS = ("id", "displayName", "userPrincipalName", "ipAddress")
 _APP_KEYS = ("appId", "displayName", "servicePrincipalId", "servicePrincipalName")
 
@@ -77,3 +82,27 @@ async def get_directory_audit(audit_id: str, request: Request, who: Caller = Dep
     event_id = guid_or_404(audit_id, lambda: ConsentryError(GRAPH_NOT_FOUND, id=audit_id))
     event = await run_in_threadpool(audit.get_directory_audit, rt.ctx, who.tenant_id, event_id)
     return entity(request, "auditLogs/directoryAudits/$entity", directory_audit_json(event), select=query.select)
+
+
+def sign_in_json(row: dict[str, Any]) -> dict[str, Any]:
+    reason = row.get("consent_reason")
+    return {
+        "id": row["id"], "createdDateTime": _timestamp(row["created_date_time"]),
+        "userId": row.get("user_id"), "userPrincipalName": row.get("user_principal_name"),
+        "appId": row.get("app_id"), "appDisplayName": row.get("app_display_name"),
+        "resourceDisplayName": row.get("resource_display_name"), "ipAddress": row.get("ip_address"),
+        "clientAppUsed": "Browser" if row.get("grant_type") == "authorize" else "Mobile Apps and Desktop clients",
+        "correlationId": row.get("correlation_id"), "isInteractive": row.get("grant_type") == "authorize",
+        "status": {"errorCode": row.get("error_code") or 0, "failureReason": row.get("failure_reason") or None,
+                   "additionalDetails": f"consentReason: {reason}" if reason else None},
+    }
+
+
+@router.get("/auditLogs/signIns")
+async def list_sign_ins(request: Request, who: Caller = Depends(caller)) -> JSONResponse:
+    rt = runtime_of(request)
+    query = odata_query(request, SIGN_IN_ORDERABLE)
+    await run_in_threadpool(authz.ensure_allowed, rt.ctx, who, authz.READ_AUDIT)
+    rows, page = await run_in_threadpool(audit.page_sign_ins, rt.ctx, who.tenant_id, query)
+    return collection(request, "auditLogs/signIns", [sign_in_json(r) for r in rows], query, page.next_after,
+                      page.count)
