@@ -301,6 +301,9 @@ def entries_for_code(aadsts: int) -> list[CatalogEntry]:
 GRAPH_UNAUTHENTICATED = _e(
     "graph_unauthenticated", None, "invalid_token", 401, "InvalidAuthenticationToken",
     "{reason}", may_redirect=False)
+MAILBOX_ACCESS_DENIED = _e(
+    "mailbox_access_denied", None, "access_denied", 403, "ErrorAccessDenied",
+    "Access is denied. Check credentials and try again.", may_redirect=False)
 GRAPH_FORBIDDEN = _e(
     "graph_forbidden", None, "access_denied", 403, "Authorization_RequestDenied",
     "Insufficient privileges to complete the operation.", may_redirect=False)

@@ -161,7 +161,9 @@ def _sub_object(value: Any, name: str, resource: str, allowed: frozenset[str]) -
 
 def _text(value: Any, name: str, resource: str, longest: int, *, required: bool = False) -> str | None:
     """A string property, stripped; None (or blank) is allowed unless required."""
-    if value is None and not required:
+    if value is None:
+        if required:
+            raise _bad(f"Property '{name}' is required.")
         return None
     if not isinstance(value, str) or len(value) > longest:
         raise _invalid(name, resource)

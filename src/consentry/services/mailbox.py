@@ -29,15 +29,16 @@ from consentry.domain.directory import User
 from consentry.domain.ids import is_guid, new_guid
 from consentry.domain.mailbox import CalendarEvent, Contact, ContactDraft, EmailAddress, EventDraft
 from consentry.domain.odata import ODataQuery
-from consentry.errors import GRAPH_FORBIDDEN, GRAPH_NOT_FOUND, ConsentryError
+from consentry.errors import GRAPH_NOT_FOUND, MAILBOX_ACCESS_DENIED, ConsentryError
 from consentry.services.authz import ANY_USER, Operation
 from consentry.services.context import ServiceContext
+from consentry.store.mailbox import validate_contact_query, validate_event_query
 from consentry.store.odata import Page
 from consentry.store.uow import TenantScope
 
 # Graph answers ErrorAccessDenied, "Access is denied. Check credentials and try again.", for mailbox data;
 # until the catalog has that entry, the directory's 403 stands in for it.
-ACCESS_DENIED = GRAPH_FORBIDDEN
+ACCESS_DENIED = MAILBOX_ACCESS_DENIED
 
 
 def _op(name: str, permissions: str) -> Operation:
@@ -78,6 +79,7 @@ def _missing(item_id: str) -> ConsentryError:
 # --- calendar events ---------------------------------------------------------------------------------------
 def page_events(ctx: ServiceContext, caller: Caller, id_or_upn: str,
                 query: ODataQuery) -> tuple[User, list[CalendarEvent], Page]:
+    validate_event_query(query)  # a malformed query is 400 before the permission is looked at, as in Graph
     ensure_mailbox_access(caller, READ_EVENTS)
     with ctx.uow.read() as tx:
         scope = tx.tenant(caller.tenant_id)
@@ -112,6 +114,7 @@ def create_event(ctx: ServiceContext, caller: Caller, id_or_upn: str, draft: Eve
 # --- contacts ----------------------------------------------------------------------------------------------
 def page_contacts(ctx: ServiceContext, caller: Caller, id_or_upn: str,
                   query: ODataQuery) -> tuple[User, list[Contact], Page]:
+    validate_contact_query(query)
     ensure_mailbox_access(caller, READ_CONTACTS)
     with ctx.uow.read() as tx:
         scope = tx.tenant(caller.tenant_id)

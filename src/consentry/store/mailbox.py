@@ -2,6 +2,7 @@
 
 Events are keyset-paged on ``(start, id)``, contacts on ``(displayName, id)``, each ascending unless
 ``$orderby`` says ``desc``. An event's ``$skiptoken`` carries its start as ISO 8601 text (the token is JSON).
+A query can be checked before it runs (``validate_*_query``), so that a service refuses a bad one first.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import ColumnElement, Connection, func, insert, select
 
 from consentry.domain.clock import as_utc
+from consentry.domain.ids import is_guid
 from consentry.domain.mailbox import CalendarEvent, Contact, EmailAddress
 from consentry.domain.odata import ODataQuery
 from consentry.errors import GRAPH_UNSUPPORTED_QUERY, ConsentryError
@@ -46,11 +48,17 @@ def _descending(query: ODataQuery) -> bool:
     return bool(query.orderby and query.orderby[0][1])
 
 
-def _encode_time_key(key: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
-    if key is None:
-        return None
-    when, item_id = key
-    return as_utc(when).isoformat(), item_id
+def _not_ours() -> ConsentryError:
+    return ConsentryError(GRAPH_UNSUPPORTED_QUERY, reason="The $skiptoken does not match this query.")
+
+
+def _where(query: ODataQuery, fields: Fields) -> ColumnElement[bool] | None:
+    """The ``$filter`` as SQL, after the checks every page key passes: text without NUL, and an item id last
+    (a key whose last value is not a GUID was not issued here)."""
+    ensure_text_keys(query)
+    if query.after is not None and not (query.after and is_guid(query.after[-1])):
+        raise _not_ours()
+    return to_where(query.filter, fields) if query.filter is not None else None
 
 
 def _decode_time_key(key: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
@@ -60,7 +68,24 @@ def _decode_time_key(key: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
         when, item_id = key
         return as_utc(datetime.fromisoformat(when)), str(item_id)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ConsentryError(GRAPH_UNSUPPORTED_QUERY, reason="The $skiptoken does not match this query.") from exc
+        raise _not_ours() from exc
+
+
+def _encode_time_key(key: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+    if key is None:
+        return None
+    when, item_id = key
+    return as_utc(when).isoformat(), item_id
+
+
+def validate_event_query(query: ODataQuery) -> None:
+    """Refuse (400) a ``$filter`` or ``$skiptoken`` that paging events cannot use, before anything is read."""
+    _where(query, _EVENT_FIELDS)
+    _decode_time_key(query.after)
+
+
+def validate_contact_query(query: ODataQuery) -> None:
+    _where(query, _CONTACT_FIELDS)
 
 
 class MailboxRepository:
@@ -87,10 +112,9 @@ class MailboxRepository:
 
     def page_events(self, user_id: str, query: ODataQuery) -> tuple[list[CalendarEvent], Page]:
         """One page of a user's events, by start time (then id), filtered on ``id`` or ``subject``."""
-        ensure_text_keys(query)
         base = select(_ev).where(_ev.c.tenant_id == self.tenant_id, _ev.c.user_id == user_id)
-        if query.filter is not None:
-            base = base.where(to_where(query.filter, _EVENT_FIELDS))
+        if (where := _where(query, _EVENT_FIELDS)) is not None:
+            base = base.where(where)
         page = fetch_page(self.conn, base, [_ev.c.start, _ev.c.id], descending=_descending(query),
                           after=_decode_time_key(query.after), limit=query.top, count=query.count)
         return [_event(r) for r in page.rows], Page(page.rows, _encode_time_key(page.next_after), page.count)
@@ -116,10 +140,9 @@ class MailboxRepository:
 
     def page_contacts(self, user_id: str, query: ODataQuery) -> tuple[list[Contact], Page]:
         """One page of a user's contacts, by display name (then id), filtered on their text properties."""
-        ensure_text_keys(query)
         base = select(_ct).where(_ct.c.tenant_id == self.tenant_id, _ct.c.user_id == user_id)
-        if query.filter is not None:
-            base = base.where(to_where(query.filter, _CONTACT_FIELDS))
+        if (where := _where(query, _CONTACT_FIELDS)) is not None:
+            base = base.where(where)
         page = fetch_page(self.conn, base, [_ct.c.display_name, _ct.c.id], descending=_descending(query),
                           after=query.after, limit=query.top, count=query.count)
         return [_contact(r) for r in page.rows], page
