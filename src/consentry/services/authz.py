@@ -92,3 +92,9 @@ def ensure_allowed(ctx: ServiceContext, caller: Caller, operation: Operation) ->
             held = role_template_ids_of(tx.tenant(caller.tenant_id), caller.object_id)
         if not held & operation.directory_roles:
             raise ConsentryError(GRAPH_FORBIDDEN)
+
+
+def directory_roles(ctx: ServiceContext, tenant_id: str, user_id: str) -> frozenset[str]:
+    """The directory role template ids a user holds now."""
+    with ctx.uow.read() as tx:
+        return frozenset(role_template_ids_of(tx.tenant(tenant_id), user_id))

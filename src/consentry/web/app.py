@@ -30,7 +30,7 @@ from consentry.errors import METHOD_NOT_ALLOWED, NOT_FOUND, SERVER_ERROR, Consen
 from consentry.protocol.token import TokenServer
 from consentry.runtime import Runtime
 from consentry.services import health
-from consentry.web import consent, metrics, oauth, pages
+from consentry.web import consent, metrics, oauth, pages, portal
 from consentry.web.graph.app import GraphBoundary, create_graph_app
 from consentry.web.http import request_ids
 
@@ -142,6 +142,7 @@ def routes(runtime: Runtime) -> list[Route | Mount]:
         Route("/consent/{app_id}", consent.consent_short_link, name="consent_short_link", methods=["GET"]),
         Route(t + "/login", pages.sign_in_page, name="signin_page", methods=["GET"]),
         Route(t + "/login", pages.sign_in_submit, name="signin_submit", methods=["POST"]),
+        *portal.routes(),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         Mount("/v1.0", app=GraphBoundary(create_graph_app(runtime), runtime), name="graph"),
     ]

@@ -145,6 +145,19 @@ def csrf_token(request: Request, response_cookies: dict[str, str]) -> str:
     return hmac.new(_csrf_secret(request), seed.encode(), hashlib.sha256).hexdigest()
 
 
+def signed(request: Request, value: str) -> str:
+    """``value`` with a MAC, for text that travels through the browser and must come back unchanged."""
+    mac = hmac.new(_csrf_secret(request), b"signed|" + value.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{mac}.{value}"
+
+
+def unsigned(request: Request, token: str | None) -> str | None:
+    """The value of a :func:`signed` token, or None when it was altered."""
+    mac, _, value = (token or "").partition(".")
+    expected = hmac.new(_csrf_secret(request), b"signed|" + value.encode(), hashlib.sha256).hexdigest()[:32]
+    return value if mac and hmac.compare_digest(mac, expected) else None
+
+
 def apply_cookies(response: Response, request: Request, cookies: dict[str, str]) -> None:
     for name, value in cookies.items():
         response.set_cookie(name, value, httponly=True, secure=secure_cookies(request), samesite="strict", path="/")

@@ -78,15 +78,45 @@ def render_outcome(request: Request, outcome: authorize.Outcome) -> Response:
 
 
 # --- sign-in -----------------------------------------------------------------------------------------
+PORTAL_INTERACTION = "portal"
+PORTAL_NAME = "Consentry admin portal"
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingSignIn:
+    """What a sign-in page is for: an authorization request, or the admin portal (then ``next_path``)."""
+
+    app_name: str
+    login_hint: str | None
+    next_path: str | None = None
+
+
+def _pending(ctx: Any, interaction: str) -> _PendingSignIn:
+    try:
+        req = authorize.interaction_request(ctx, interaction)
+        return _PendingSignIn(req.client_name, req.login_hint)
+    except ConsentryError:
+        params = tokens.get_interaction(ctx, interaction, PORTAL_INTERACTION)
+        return _PendingSignIn(PORTAL_NAME, None, str(params["next"]))
+
+
+def start_portal_sign_in(request: Request, next_path: str) -> Response:
+    """Send a browser without a session to the sign-in page; afterwards it comes back to ``next_path``."""
+    if not next_path.startswith("/portal"):
+        next_path = "/portal"
+    interaction = tokens.start_interaction(runtime_of(request).ctx, PORTAL_INTERACTION, {"next": next_path})
+    return RedirectResponse(f"/organizations/login?interaction={interaction}", status_code=302)
+
+
 async def sign_in_page(request: Request) -> Response:
     ctx = runtime_of(request).ctx
     interaction = request.query_params.get("interaction")
     try:
-        req = await run_in_threadpool(authorize.interaction_request, ctx, interaction or "")
+        pending = await run_in_threadpool(_pending, ctx, interaction or "")
     except ConsentryError as exc:
         return error_page(request, exc)
-    return render(request, "signin.html", interaction=interaction, username=req.login_hint or "",
-                  app_name=req.client_name, action=request.url.path)
+    return render(request, "signin.html", interaction=interaction, username=pending.login_hint or "",
+                  app_name=pending.app_name, action=request.url.path)
 
 
 async def sign_in_submit(request: Request) -> Response:
@@ -95,7 +125,7 @@ async def sign_in_submit(request: Request) -> Response:
         form = await read_form(request)
         ensure_csrf(request, form)
         interaction = form.get("interaction", "")
-        req = await run_in_threadpool(authorize.interaction_request, rt.ctx, interaction)
+        pending = await run_in_threadpool(_pending, rt.ctx, interaction)
     except ConsentryError as exc:
         return error_page(request, exc)
     username = form.get("username", "")[:256]
@@ -103,13 +133,17 @@ async def sign_in_submit(request: Request) -> Response:
         user = await run_in_threadpool(signin.authenticate_password, rt.ctx, username, form.get("password", ""))
     except ConsentryError as exc:
         return render(request, "signin.html", status=200, interaction=interaction, username=username,
-                      app_name=req.client_name, action=request.url.path, error=exc)
+                      app_name=pending.app_name, action=request.url.path, error=exc)
     token, session = await run_in_threadpool(tokens.start_session, rt.ctx, user)
-    try:
-        outcome = await run_in_threadpool(authorize.resume, rt.ctx, interaction, session, request_ids(request))
-    except ConsentryError as exc:
-        outcome = authorize.ErrorPage(exc)
-    response = render_outcome(request, outcome)
+    if pending.next_path is not None:
+        await run_in_threadpool(tokens.finish_interaction, rt.ctx, interaction)
+        response: Response = RedirectResponse(pending.next_path, status_code=302)
+    else:
+        try:
+            outcome = await run_in_threadpool(authorize.resume, rt.ctx, interaction, session, request_ids(request))
+        except ConsentryError as exc:
+            outcome = authorize.ErrorPage(exc)
+        response = render_outcome(request, outcome)
     set_session_cookie(response, request, token)
     return response
 
