@@ -65,6 +65,8 @@ ROLE = "Role"
 RISKY_APP_MAX_AGE = timedelta(days=30)
 BASIC_PERMISSIONS = frozenset({"openid", "profile", "email", "offline_access", "user.read"})
 
+RISKY_APP = "risky_app"
+
 ISSUE = "issue"
 CONSENT = "consent"
 ADMIN_CONSENT = "admin_consent"
@@ -208,7 +210,7 @@ def check_assignment_required(subject: ConsentSubject) -> Decision | None:
 
 def check_risky_app(subject: ConsentSubject) -> Decision | None:
     if subject.block_risky_apps and is_risky(subject):
-        return _need_approval("risky_app", subject, RISKY_APP_ADMIN_CONSENT_REQUIRED)
+        return _need_approval(RISKY_APP, subject, RISKY_APP_ADMIN_CONSENT_REQUIRED)
     return None
 
 

@@ -37,6 +37,7 @@ class OAuth2PermissionGrant:
     scope: str
     created_at: datetime
     modified_at: datetime
+    granted_by: str | None = None  # who last changed it (user principal name or app name), for the portal
 
     @property
     def scopes(self) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from consentry.domain.consent import BLOCKED, ISSUE
+from consentry.domain.consent import BLOCKED, ISSUE, RISKY_APP
 from consentry.domain.directory import User
 from consentry.domain.ids import is_guid
 from consentry.domain.scopes import parse_scope
@@ -45,7 +45,7 @@ from consentry.services import audit, consent, tokens
 from consentry.services.apps import find_application_anywhere
 from consentry.services.clients import find_client
 from consentry.services.consent import ConsentQuery
-from consentry.services.context import ServiceContext
+from consentry.services.context import Actor, ServiceContext
 from consentry.services.directory import RESERVED_TENANT_SEGMENTS, get_tenant
 from consentry.services.tokens import Session
 
@@ -267,6 +267,8 @@ def complete(ctx: ServiceContext, req: AuthorizeRequest, session: Session, ids: 
                            user=user.user_principal_name)
     log_sign_in(ctx, req, user, 0 if decision.step == ISSUE else error.entry.aadsts or 0, decision.reason,
                 "" if decision.step == ISSUE else error.message, ids)
+    if decision.reason == RISKY_APP:
+        consent.record_risky_block(ctx, evaluation, Actor("user", user.id, user.user_principal_name))
     if decision.step == BLOCKED:
         return ErrorPage(error, req.client_id, app_name)
     if decision.step == ISSUE:

@@ -14,7 +14,6 @@ started it; every step re-reads the directory, so nothing the browser sends deci
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from consentry.domain.consent import ADMIN_CONSENT, BLOCKED, CONSENT, NEED_APPROVAL, Permission
 from consentry.domain.directory import User
@@ -78,18 +77,28 @@ def query_for(req: AuthorizeRequest, user: User) -> ConsentQuery:
     return ConsentQuery(user.tenant_id, req.client_id, user.id, req.scope, req.prompt, req.admin_flow)
 
 
-def _load(ctx: ServiceContext, interaction: str, session: Session | None) -> AuthorizeRequest:
-    """The interaction's request, if it exists and belongs to this browser session."""
+def _load(ctx: ServiceContext, interaction: str, session: Session | None, segment: str) -> AuthorizeRequest:
+    """The interaction's request, if it exists, belongs to this browser session and was started at this
+    tenant's endpoint (the ``{tenant}`` of the page's address)."""
     data = tokens.get_interaction(ctx, interaction, CONSENT_INTERACTION)
     if session is None or data.get("session") != session.id_hash or data.get("user_id") != session.user.id:
         raise ConsentryError(FLOW_EXPIRED)
-    return AuthorizeRequest.from_dict(data["request"])
+    req = AuthorizeRequest.from_dict(data["request"])
+    if req.segment.lower() != segment.lower():
+        raise ConsentryError(FLOW_EXPIRED)
+    return req
+
+
+# How the consent page names the OpenID Connect scopes for the user (spec §3.1), whatever their published texts.
+USER_TEXT_OVERRIDES = {"openid": "Sign you in", "offline_access": "Maintain access to data you have given it access to"}
 
 
 def _groups(permissions: tuple[Permission, ...], admin_texts: bool) -> tuple[ResourceGroup, ...]:
     grouped: dict[str, list[PermissionLine]] = {}
     for p in permissions:
         text, description = (p.admin_text, p.admin_description) if admin_texts else (p.user_text, p.user_description)
+        if not admin_texts and p.is_delegated:
+            text = USER_TEXT_OVERRIDES.get(p.value.lower(), text)
         grouped.setdefault(p.resource_name, []).append(PermissionLine(text, description, p.value, not p.is_delegated))
     return tuple(ResourceGroup(name, tuple(lines)) for name, lines in grouped.items())
 
@@ -111,10 +120,11 @@ def _view(interaction: str, req: AuthorizeRequest, evaluation: Evaluation) -> Co
         org_checkbox=decision.org_checkbox, risky=decision.risky, redirect_trusted=req.redirect_trusted)
 
 
-def view(ctx: ServiceContext, interaction: str, session: Session | None, ids: tuple[str, str]) -> ConsentView | Outcome:
+def view(ctx: ServiceContext, interaction: str, session: Session | None, segment: str,
+         ids: tuple[str, str]) -> ConsentView | Outcome:
     """The page for a consent interaction — or, if the directory changed so that no page is needed any more
     (an administrator consented meanwhile), the rest of the flow."""
-    req = _load(ctx, interaction, session)
+    req = _load(ctx, interaction, session, segment)
     assert session is not None
     evaluation = consent.evaluate(ctx, query_for(req, session.user))
     if evaluation.decision.step in (CONSENT, ADMIN_CONSENT, NEED_APPROVAL):
@@ -123,10 +133,10 @@ def view(ctx: ServiceContext, interaction: str, session: Session | None, ids: tu
     return authorize.complete(ctx, req, session, ids)
 
 
-def submit(ctx: ServiceContext, interaction: str, session: Session | None, ids: tuple[str, str], *, accept: bool,
-           on_behalf_of_org: bool, ip_address: str | None) -> Outcome:
+def submit(ctx: ServiceContext, interaction: str, session: Session | None, segment: str, ids: tuple[str, str], *,
+           accept: bool, on_behalf_of_org: bool, ip_address: str | None) -> Outcome:
     """Accept or Cancel on the consent page."""
-    req = _load(ctx, interaction, session)
+    req = _load(ctx, interaction, session, segment)
     assert session is not None
     if not accept:
         tokens.finish_interaction(ctx, interaction)
@@ -161,18 +171,17 @@ def _admin_consent_done(ctx: ServiceContext, req: AuthorizeRequest, granted: Gra
     return ToClient(req.redirect_uri, "query", params)
 
 
-def switch_to_admin(ctx: ServiceContext, interaction: str) -> Outcome:
+def switch_to_admin(ctx: ServiceContext, interaction: str, session: Session | None, segment: str) -> Outcome:
     """"Have an admin account? Sign in with that account": a fresh sign-in, then the admin consent page."""
-    data = tokens.get_interaction(ctx, interaction, CONSENT_INTERACTION)
-    req = replace(AuthorizeRequest.from_dict(data["request"]), admin_flow=True, prompt=None, login_hint=None)
+    req = replace(_load(ctx, interaction, session, segment), admin_flow=True, prompt=None, login_hint=None)
     return SignIn(tokens.start_interaction(ctx, INTERACTION_KIND, req.to_dict()), None)
 
 
-def return_to_app(ctx: ServiceContext, interaction: str, ids: tuple[str, str]) -> Outcome:
+def return_to_app(ctx: ServiceContext, interaction: str, session: Session | None, segment: str,
+                  ids: tuple[str, str]) -> Outcome:
     """"Return to the application without granting consent": the client learns that admin approval is
     needed (``access_denied``, ``error_subcode=cancel``, AADSTS90094)."""
-    data: dict[str, Any] = tokens.get_interaction(ctx, interaction, CONSENT_INTERACTION)
+    req = _load(ctx, interaction, session, segment)
     tokens.finish_interaction(ctx, interaction)
-    req = AuthorizeRequest.from_dict(data["request"])
     return authorize.fail(ctx, req, ConsentryError(ADMIN_CONSENT_REQUIRED), ids, subcode="cancel")
 

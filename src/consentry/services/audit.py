@@ -53,11 +53,12 @@ def record(scope: TenantScope, now: datetime, actor: Actor, activity: str, categ
         additional_details=[{"key": k, "value": v} for k, v in (details or {}).items()])
 
 
-def page_directory_audits(ctx: ServiceContext, tenant_id: str,
-                          query: ODataQuery) -> tuple[list[dict[str, Any]], Page]:
-    """One page of the tenant's directory audit log (Graph ``/auditLogs/directoryAudits``)."""
+def page_directory_audits(ctx: ServiceContext, tenant_id: str, query: ODataQuery,
+                          target_id: str | None = None) -> tuple[list[dict[str, Any]], Page]:
+    """One page of the tenant's directory audit log (Graph ``/auditLogs/directoryAudits``); with
+    ``target_id``, only the records about that object (the portal's per-application audit log)."""
     with ctx.uow.read() as tx:
-        return tx.tenant(tenant_id).audit.page_events(query)
+        return tx.tenant(tenant_id).audit.page_events(query, target_id=target_id)
 
 
 def get_directory_audit(ctx: ServiceContext, tenant_id: str, event_id: str) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def add_grant(ctx: ServiceContext, tenant_id: str, client_id: str, resource_id: 
                                                   "exists; update its scope instead.")
         grant = OAuth2PermissionGrant(_grant_id(), tenant_id, client.id, consent_type,
                                       principal_id if consent_type == PRINCIPAL else None, resource.id, values,
-                                      now, now)
+                                      now, now, actor.name)
         try:
             with tx.conn.begin_nested():
                 scope_.grants.add_grant(grant)
@@ -89,15 +89,15 @@ def merge_grant(scope: TenantScope, now: datetime, actor: Actor, client: Service
                      if g.principal_id == principal_id), None)
     if existing is None:
         grant = OAuth2PermissionGrant(_grant_id(), scope.tenant_id, client.id, consent_type, principal_id,
-                                      resource.id, " ".join(split_scope(" ".join(values))), now, now)
+                                      resource.id, " ".join(split_scope(" ".join(values))), now, now, actor.name)
         scope.grants.add_grant(grant)
         _audit_grant(scope, now, actor, "Add delegated permission grant", "Assign", grant, client, resource)
         return grant
     merged = " ".join(split_scope(" ".join(values))) if replace else merge_scope(existing.scope, values)
     if merged == existing.scope:
         return existing
-    scope.grants.update_grant_scope(existing.id, merged, now)
-    updated = replace_fields(existing, scope=merged, modified_at=now)
+    scope.grants.update_grant_scope(existing.id, merged, now, actor.name)
+    updated = replace_fields(existing, scope=merged, modified_at=now, granted_by=actor.name)
     _audit_grant(scope, now, actor, "Update delegated permission grant", "Update", updated, client, resource,
                  old_scope=existing.scope)
     return updated
@@ -147,7 +147,7 @@ def update_grant_scope(ctx: ServiceContext, tenant_id: str, grant_id: str, scope
         client = get_service_principal(scope_, grant.client_id)
         resource = get_service_principal(scope_, grant.resource_id)
         values = validate_scope_values(resource, scope)
-        scope_.grants.update_grant_scope(grant.id, values, now)
+        scope_.grants.update_grant_scope(grant.id, values, now, actor.name)
         updated = _get_grant(scope_, grant.id)
         _audit_grant(scope_, now, actor, "Update delegated permission grant", "Update", updated, client, resource,
                      old_scope=grant.scope)

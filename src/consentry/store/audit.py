@@ -36,7 +36,9 @@ class AuditRepository:
     def add_event(self, **values: Any) -> None:
         """Record an audited change. Every directory change is audited, so this is also where the
         directory version that read caches compare against moves on."""
-        self.conn.execute(insert(audit_events).values(tenant_id=self.tenant_id, **values))
+        target_ids = " ".join(str(t.get("id")).lower() for t in values.get("target_resources") or () if t.get("id"))
+        self.conn.execute(insert(audit_events).values(tenant_id=self.tenant_id, target_ids=f" {target_ids} ",
+                                                      **values))
         self.conn.execute(_BUMP_VERSION)
         self.conn.info[DIRECTORY_CHANGED] = True
 
@@ -52,10 +54,13 @@ class AuditRepository:
                                                            audit_events.c.id == event_id)).first()
         return utc_fields(row, "activity_date_time") if row else None
 
-    def page_events(self, query: ODataQuery) -> tuple[list[dict[str, Any]], Page]:
-        """One page of the audit log, newest first unless ``$orderby=activityDateTime asc``."""
+    def page_events(self, query: ODataQuery, *, target_id: str | None = None) -> tuple[list[dict[str, Any]], Page]:
+        """One page of the audit log, newest first unless ``$orderby=activityDateTime asc``; with
+        ``target_id``, only the records about that object."""
         e = audit_events
         base = select(e).where(e.c.tenant_id == self.tenant_id)
+        if target_id is not None:
+            base = base.where(e.c.target_ids.contains(f" {target_id.lower()} ", autoescape=True))
         if query.filter is not None:
             base = base.where(_where(query.filter, _AUDIT_LOG))
         descending = not query.orderby or query.orderby[0][1]

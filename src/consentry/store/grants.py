@@ -84,7 +84,8 @@ _ASSIGNMENT_FIELDS = Fields({name: text_property(column) for name, column in (
 def _grant(row: Any) -> OAuth2PermissionGrant:
     r = row._mapping
     return OAuth2PermissionGrant(r["id"], r["tenant_id"], r["client_id"], r["consent_type"], r["principal_id"],
-                                 r["resource_id"], r["scope"], as_utc(r["created_at"]), as_utc(r["modified_at"]))
+                                 r["resource_id"], r["scope"], as_utc(r["created_at"]), as_utc(r["modified_at"]),
+                                 r["granted_by"])
 
 
 def _assignment(row: Any) -> AppRoleAssignment:
@@ -104,7 +105,7 @@ class GrantRepository:
         self.conn.execute(insert(_g).values(
             id=grant.id, tenant_id=self.tenant_id, client_id=grant.client_id, consent_type=grant.consent_type,
             principal_id=grant.principal_id, resource_id=grant.resource_id, scope=grant.scope,
-            created_at=grant.created_at, modified_at=grant.modified_at))
+            created_at=grant.created_at, modified_at=grant.modified_at, granted_by=grant.granted_by))
 
     def find_grant(self, grant_id: str) -> OAuth2PermissionGrant | None:
         row = self.conn.execute(select(_g).where(_g.c.tenant_id == self.tenant_id, _g.c.id == grant_id)).first()
@@ -148,9 +149,11 @@ class GrantRepository:
         return self.conn.execute(select(_g.c.id).where(_g.c.tenant_id == self.tenant_id, _g.c.client_id == client_id,
                                                        who).limit(1)).first() is not None
 
-    def update_grant_scope(self, grant_id: str, scope: str, modified_at: Any) -> None:
-        self.conn.execute(update(_g).where(_g.c.tenant_id == self.tenant_id, _g.c.id == grant_id)
-                          .values(scope=scope, modified_at=modified_at))
+    def update_grant_scope(self, grant_id: str, scope: str, modified_at: Any, granted_by: str | None = None) -> None:
+        values: dict[str, Any] = {"scope": scope, "modified_at": modified_at}
+        if granted_by is not None:
+            values["granted_by"] = granted_by
+        self.conn.execute(update(_g).where(_g.c.tenant_id == self.tenant_id, _g.c.id == grant_id).values(**values))
 
     def remove_grant(self, grant_id: str) -> int:
         return self.conn.execute(delete(_g).where(_g.c.tenant_id == self.tenant_id, _g.c.id == grant_id)).rowcount

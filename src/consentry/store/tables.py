@@ -190,6 +190,7 @@ oauth2_permission_grants = Table(
     Column("scope", Text, nullable=False),
     _ts("created_at"),
     _ts("modified_at"),
+    Column("granted_by", String(256)),
     Index("ix_grants_client_resource", "tenant_id", "client_id", "resource_id"),
     Index("ix_grants_resource", "resource_id"),
     Index("ix_oauth2_permission_grants_tenant_id_id", "tenant_id", "id"),
@@ -326,6 +327,7 @@ audit_events = Table(
     Column("initiated_by", JSON, nullable=False),
     Column("target_resources", JSON, nullable=False),
     Column("additional_details", JSON, nullable=False),
+    Column("target_ids", Text),  # " id1 id2 ": the targets' ids, for finding one object's history
     Index("ix_audit_events_tenant_time", "tenant_id", "activity_date_time"),
 )
 

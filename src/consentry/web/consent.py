@@ -28,7 +28,8 @@ async def consent_page(request: Request) -> Response:
     interaction = request.query_params.get("interaction", "")
     session = await run_in_threadpool(current_session, request)
     try:
-        shown = await run_in_threadpool(consent_flow.view, rt.ctx, interaction, session, request_ids(request))
+        shown = await run_in_threadpool(consent_flow.view, rt.ctx, interaction, session, _segment(request),
+                                        request_ids(request))
     except ConsentryError as exc:
         return error_page(request, exc)
     if not isinstance(shown, consent_flow.ConsentView):
@@ -52,8 +53,9 @@ async def consent_submit(request: Request) -> Response:
     accept, for_org = form.get("decision") == "accept", form.get("on_behalf_of_org") == "1"
     try:
         outcome = await run_in_threadpool(
-            lambda: consent_flow.submit(rt.ctx, form.get("interaction", ""), session, request_ids(request),
-                                        accept=accept, on_behalf_of_org=for_org, ip_address=client_ip(request)))
+            lambda: consent_flow.submit(rt.ctx, form.get("interaction", ""), session, _segment(request),
+                                        request_ids(request), accept=accept, on_behalf_of_org=for_org,
+                                        ip_address=client_ip(request)))
     except ConsentryError as exc:
         return error_page(request, exc)
     return render_outcome(request, outcome)
@@ -62,9 +64,10 @@ async def consent_submit(request: Request) -> Response:
 async def consent_switch(request: Request) -> Response:
     """"Have an admin account? Sign in with that account"."""
     rt = runtime_of(request)
+    session = await run_in_threadpool(current_session, request)
     try:
         outcome = await run_in_threadpool(consent_flow.switch_to_admin, rt.ctx,
-                                          request.query_params.get("interaction", ""))
+                                          request.query_params.get("interaction", ""), session, _segment(request))
     except ConsentryError as exc:
         return error_page(request, exc)
     return render_outcome(request, outcome)
@@ -73,9 +76,11 @@ async def consent_switch(request: Request) -> Response:
 async def consent_return(request: Request) -> Response:
     """"Return to the application without granting consent"."""
     rt = runtime_of(request)
+    session = await run_in_threadpool(current_session, request)
     try:
         outcome = await run_in_threadpool(consent_flow.return_to_app, rt.ctx,
-                                          request.query_params.get("interaction", ""), request_ids(request))
+                                          request.query_params.get("interaction", ""), session, _segment(request),
+                                          request_ids(request))
     except ConsentryError as exc:
         return error_page(request, exc)
     return render_outcome(request, outcome)
