@@ -37,11 +37,12 @@ from consentry.domain.consent import (
     decide,
 )
 from consentry.domain.directory import Tenant, User
-from consentry.domain.grants import OAuth2PermissionGrant, granted_scopes
+from consentry.domain.grants import ALL_PRINCIPALS, OAuth2PermissionGrant, granted_scopes
 from consentry.domain.ids import NIL_GUID
 from consentry.domain.scopes import OIDC_SCOPES, ScopeRequest, parse_scope
 from consentry.errors import (
     FLOW_EXPIRED,
+    NOT_AUTHORIZED_TO_GRANT,
     RESOURCE_NOT_SUBSCRIBED,
     SCOPE_NOT_FOUND,
     USER_DISABLED,
@@ -55,7 +56,7 @@ from consentry.services.cache import cached
 from consentry.services.clients import Client, find_client, get_resource
 from consentry.services.context import Actor, ServiceContext
 from consentry.services.directory import get_tenant, role_template_ids_of
-from consentry.services.grants import ensure_assignment, merge_grant
+from consentry.services.grants import drop_grant, ensure_assignment, merge_grant
 from consentry.services.policies import ConsentSettings, consent_settings, read_consent_settings
 from consentry.store.uow import TenantScope, Transaction
 
@@ -264,7 +265,7 @@ def accept(ctx: ServiceContext, query: ConsentQuery, interaction_hash: str, acto
 
 
 def _write_consent(tx: Transaction, now: datetime, actor: Actor, evaluation: Evaluation, decision: Decision,
-                   tenant_wide: bool) -> None:
+                   tenant_wide: bool, replace: bool = False) -> None:
     scope = tx.tenant(evaluation.tenant.id)
     user = evaluation.user
     client, _ = ensure_service_principal(tx, evaluation.tenant.id, evaluation.client.app, now, actor)
@@ -276,7 +277,11 @@ def _write_consent(tx: Transaction, now: datetime, actor: Actor, evaluation: Eva
     written = []
     for resource_id, values in by_resource.items():
         resource = _resource(scope, resource_id)
-        written.append(merge_grant(scope, now, actor, client, resource, principal_id, tuple(values)))
+        written.append(merge_grant(scope, now, actor, client, resource, principal_id, tuple(values), replace=replace))
+    if replace:  # tenant-wide grants for resources outside the static list go as well
+        for stale in scope.grants.list_grants(client_id=client.id, consent_type=ALL_PRINCIPALS):
+            if stale.resource_id not in by_resource:
+                drop_grant(scope, now, actor, stale)
     for permission in decision.permissions:
         if not permission.is_delegated and tenant_wide:
             ensure_assignment(tx, scope, now, actor, _resource(scope, permission.resource_id), permission.id,
@@ -340,3 +345,21 @@ def resource_identifiers(ctx: ServiceContext, tenant_id: str, permissions: tuple
                 out[resource_id] = sp.primary_identifier
         return out
 
+
+
+def grant_admin_consent_for_tenant(ctx: ServiceContext, tenant_id: str, app_id: str, admin_id: str,
+                                   actor: Actor) -> Granted:
+    """The portal's "Grant admin consent for {tenant}" (spec §8.3, §13.2): the tenant-wide grant of each
+    resource becomes exactly the app's static list, and each application permission of that list is assigned;
+    users' own grants are not touched. Refused (AADSTS90093) unless the administrator's roles cover it all."""
+    now = ctx.clock.now()
+    query = ConsentQuery(tenant_id, app_id, admin_id, "", None, admin_flow=True)
+    with ctx.uow.begin() as tx:
+        tx.lock(f"consent/{tenant_id}/{app_id.lower()}")
+        evaluation = _evaluate_in(tx, query, now, read_consent_settings)
+        decision = evaluation.decision
+        if decision.step != ADMIN_CONSENT:
+            raise ConsentryError(decision.error or NOT_AUTHORIZED_TO_GRANT, app_name=evaluation.client.display_name,
+                                 app_id=app_id)
+        _write_consent(tx, now, actor, evaluation, decision, tenant_wide=True, replace=True)
+        return Granted(evaluation, decision.permissions, True)

@@ -165,11 +165,35 @@ def remove_grant(ctx: ServiceContext, tenant_id: str, grant_id: str, actor: Acto
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
         scope = tx.tenant(tenant_id)
+        drop_grant(scope, now, actor, _get_grant(scope, grant_id))
+
+
+def drop_grant(scope: TenantScope, now: datetime, actor: Actor, grant: OAuth2PermissionGrant) -> None:
+    """Remove a grant inside the caller's transaction, with its audit record."""
+    client = get_service_principal(scope, grant.client_id)
+    resource = get_service_principal(scope, grant.resource_id)
+    scope.grants.remove_grant(grant.id)
+    _audit_grant(scope, now, actor, "Remove delegated permission grant", "Unassign", grant, client, resource)
+
+
+def revoke_permission(ctx: ServiceContext, tenant_id: str, grant_id: str, value: str, actor: Actor) -> None:
+    """Take one permission out of a grant (the portal's "Revoke permission"); the grant goes when it is empty."""
+    now = ctx.clock.now()
+    with ctx.uow.begin() as tx:
+        scope = tx.tenant(tenant_id)
         grant = _get_grant(scope, grant_id)
+        kept = [v for v in grant.scopes if v.lower() != value.lower()]
+        if len(kept) == len(grant.scopes):
+            raise ConsentryError(INVALID_VALUE, reason=f"The grant does not include the permission '{value[:120]}'.")
+        if not kept:
+            drop_grant(scope, now, actor, grant)
+            return
+        scope.grants.update_grant_scope(grant.id, " ".join(kept), now, actor.name)
         client = get_service_principal(scope, grant.client_id)
         resource = get_service_principal(scope, grant.resource_id)
-        scope.grants.remove_grant(grant.id)
-        _audit_grant(scope, now, actor, "Remove delegated permission grant", "Unassign", grant, client, resource)
+        updated = replace_fields(grant, scope=" ".join(kept), modified_at=now, granted_by=actor.name)
+        _audit_grant(scope, now, actor, "Update delegated permission grant", "Update", updated, client, resource,
+                     old_scope=grant.scope)
 
 
 def list_grants(ctx: ServiceContext, tenant_id: str, client_id: str | None = None) -> list[OAuth2PermissionGrant]:
