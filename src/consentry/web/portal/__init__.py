@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from consentry.web.portal import overview
+from consentry.web.portal import consent_settings, enterprise_apps, groups, logs, overview, registrations, users
 
 
 def routes() -> list[Route]:
     return [
         *overview.routes(),
+        *enterprise_apps.routes(),
+        *consent_settings.routes(),
+        *registrations.routes(),
+        *users.routes(),
+        *groups.routes(),
+        *logs.routes(),
     ]
