@@ -231,8 +231,12 @@ def _evaluate_in(tx: Transaction, query: ConsentQuery, now: datetime,
 
 def evaluate(ctx: ServiceContext, query: ConsentQuery) -> Evaluation:
     """The decision for this request now (cached until the directory next changes)."""
+    # Read (or take from the cache) the tenant's settings first: inside ``load`` it would need a second
+    # pooled connection while ``load`` holds one, and enough concurrent requests would exhaust the pool.
+    settings = consent_settings(ctx, query.tenant_id)
+
     def load(tx: Transaction) -> Evaluation:
-        return _evaluate_in(tx, query, ctx.clock.now(), lambda scope: consent_settings(ctx, scope.tenant_id))
+        return _evaluate_in(tx, query, ctx.clock.now(), lambda scope: settings)
 
     return cached(ctx, ("consent", query), load)
 
