@@ -4,10 +4,15 @@ It reproduces the Apple Internet Accounts case (spec §10): tenant *Contoso* wit
 application administrator and a user without a role; tenant *Apple*, home of the multi-tenant public
 client *Apple Internet Accounts* with its Exchange Online and Microsoft Graph permissions. Contoso has
 *not* consented to that app, so its users meet "Need admin approval" — but it has consented, tenant-wide,
-to *Microsoft Graph Command Line Tools*, so that people and scripts can sign in to manage it.
+to *Microsoft Graph Command Line Tools*, so that people and scripts can sign in to manage it. Contoso's user
+consent setting is "Do not allow user consent" (spec §6.1: no ``ManagePermissionGrantsForSelf.*`` entry, only
+the owned-resource defaults), so every consent there needs an administrator; every other tenant starts with
+Microsoft's default for new tenants ("Let Microsoft manage your consent settings"). Each Contoso user has a
+few calendar events and contacts, so that ``/me/events`` and ``/me/contacts`` show what consent unlocks.
 
 Tenant ids are fixed so that URLs in the documentation stay valid. The password is for the demo only.
-Seeding is idempotent: running it again, or from two processes at once, creates nothing twice.
+Seeding is idempotent: running it again, or from two processes at once, creates nothing twice; and it sets
+Contoso's user consent only while nothing is stored, so an administrator's later choice survives a restart.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from consentry.domain.builtin import (
 )
 from consentry.domain.grants import ALL_PRINCIPALS
 from consentry.errors import CONFLICT, ConsentryError
-from consentry.services import apps, directory, grants
+from consentry.services import apps, directory, grants, mailbox, policies
 from consentry.services.context import Actor, ServiceContext
 
 DEMO = Actor("system", name="Consentry demo")
@@ -100,6 +105,9 @@ def seed_demo(ctx: ServiceContext) -> DemoSummary:
     apple = _ensure_tenant(ctx, "Apple", APPLE_DOMAIN, APPLE_TENANT_ID, created)
     _ensure_apple_internet_accounts(ctx, apple, created)
     _ensure_graph_cli_consent(ctx, contoso, created)
+    if policies.initialize_user_consent(ctx, contoso, "none", DEMO):
+        created.append('user consent setting "Do not allow user consent" (in Contoso)')
+    created.extend(mailbox.seed_mailbox(ctx, contoso))
     sign_ins = tuple(DemoSignIn(p.upn, DEMO_PASSWORD, p.role) for p in CONTOSO_USERS)
     return DemoSummary(contoso, apple, APPLE_INTERNET_ACCOUNTS, sign_ins, tuple(created))
 

@@ -188,12 +188,15 @@ def _find(scope: TenantScope, policy_id: str) -> PermissionGrantPolicy:
     raise ConsentryError(GRAPH_NOT_FOUND, id=policy_id)
 
 
-def _find_custom(scope: TenantScope, policy_id: str) -> PermissionGrantPolicy:
-    policy = _find(scope, policy_id)
+def _ensure_custom(policy: PermissionGrantPolicy) -> PermissionGrantPolicy:
     if policy.is_builtin:
         raise _bad(f"The built-in permission grant policy '{policy.id}' is read-only: it cannot be changed or "
                    "deleted. Create a custom policy instead.")
     return policy
+
+
+def _find_custom(scope: TenantScope, policy_id: str) -> PermissionGrantPolicy:
+    return _ensure_custom(_find(scope, policy_id))
 
 
 def list_policies(ctx: ServiceContext, tenant_id: str) -> list[PermissionGrantPolicy]:
@@ -333,7 +336,7 @@ def remove_condition_set(ctx: ServiceContext, tenant_id: str, policy_id: str, ki
         sets = condition_sets(old, kind)
         if not any(cs.id == set_id.lower() for cs in sets):
             raise ConsentryError(GRAPH_NOT_FOUND, id=set_id)
-        old = _find_custom(scope, policy_id)
+        _ensure_custom(old)
         new = _with_sets(old, kind, tuple(cs for cs in sets if cs.id != set_id.lower()))
         scope.policies.update_policy(new, now)
         _audit(scope, now, actor, "Update permission grant policy", "Update", new, {

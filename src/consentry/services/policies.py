@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from consentry.domain.apps import Application
 from consentry.domain.consent_policy import (
     DEFAULT_USER_CONSENT_SETTING,
     POLICY_ID_PATTERN,
@@ -35,6 +36,7 @@ from consentry.domain.consent_policy import (
 from consentry.domain.directory import GLOBAL_ADMINISTRATOR, GLOBAL_READER, PRIVILEGED_ROLE_ADMINISTRATOR
 from consentry.errors import INVALID_VALUE, ConsentryError
 from consentry.services import audit, authz
+from consentry.services.apps import find_application_anywhere
 from consentry.services.audit import Target
 from consentry.services.cache import cached
 from consentry.services.context import Actor, ServiceContext
@@ -137,9 +139,9 @@ def validate_assigned(entries: Sequence[object], policy_ids: Sequence[str]) -> t
         if entry.lower().startswith(SELF_PREFIX):
             policy_id = entry[len(SELF_PREFIX):]
             if not POLICY_ID_PATTERN.fullmatch(policy_id) or policy_id.lower() not in known:
-                raise _bad(f"permissionGrantPoliciesAssigned: '{entry[:200]}' names no permission grant policy "
-                           "of this tenant. Use ManagePermissionGrantsForSelf.{id} with the id of a built-in or "
-                           "custom policy.")
+                raise _bad(f"No permission grant policy '{policy_id[:128]}' exists in this tenant "
+                           f"(permissionGrantPoliciesAssigned entry '{entry[:200]}'): name a built-in or custom "
+                           "policy.")
         kept.setdefault(entry.lower(), entry)
     return tuple(kept.values())
 
@@ -213,13 +215,15 @@ def self_consent_policy_ids(setting: str, custom_policy_ids: Sequence[str] = ())
 
 
 def set_user_consent(ctx: ServiceContext, tenant_id: str, setting: str, actor: Actor,
-                     custom_policy_ids: Sequence[str] = ()) -> ConsentSettings:
+                     custom_policy_ids: Sequence[str] = (), *,
+                     block_risky_apps: bool | None = None) -> ConsentSettings:
     """Choose one of the portal's user consent options (``none``, ``low``, ``legacy``, ``recommended``), or
-    ``custom`` policies, keeping the entries that are not about self-consent."""
+    ``custom`` policies, keeping the entries that are not about self-consent; optionally, in the same
+    change, turn risk-based step-up on or off."""
     policy_ids = self_consent_policy_ids(setting, custom_policy_ids)
 
     def change(assigned: tuple[str, ...], block: bool) -> tuple[Sequence[str], bool]:
-        return with_self_policies(assigned, policy_ids), block
+        return with_self_policies(assigned, policy_ids), block if block_risky_apps is None else block_risky_apps
 
     return _change(ctx, tenant_id, actor, change)
 
@@ -227,6 +231,13 @@ def set_user_consent(ctx: ServiceContext, tenant_id: str, setting: str, actor: A
 def set_block_risky_apps(ctx: ServiceContext, tenant_id: str, block: bool, actor: Actor) -> ConsentSettings:
     """Turn risk-based step-up consent (spec §6.5) on or off."""
     return _change(ctx, tenant_id, actor, lambda assigned, _: (assigned, block))
+
+
+def find_consent_application(ctx: ServiceContext, app_id: str) -> Application | None:
+    """The application a consent link names: one of Microsoft's built-ins, or a registration in its home
+    tenant (None when there is no such appId)."""
+    with ctx.uow.read() as tx:
+        return find_application_anywhere(tx, app_id)
 
 
 def initialize_user_consent(ctx: ServiceContext, tenant_id: str, setting: str, actor: Actor) -> bool:

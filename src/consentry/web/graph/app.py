@@ -20,6 +20,7 @@ from consentry.web.graph.common import envelope, error_envelope
 from consentry.web.graph.deleted_items import router as deleted_items_router
 from consentry.web.graph.grants import router as grants_router
 from consentry.web.graph.mailbox import router as mailbox_router
+from consentry.web.graph.policies import router as policies_router
 from consentry.web.graph.sp_relations import router as sp_relations_router
 
 log = structlog.get_logger("consentry.graph")
@@ -36,6 +37,7 @@ ROUTERS = (
     grants_router,
     sp_relations_router,
     mailbox_router,
+    policies_router,
 )
 
 

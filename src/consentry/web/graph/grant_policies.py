@@ -1,8 +1,9 @@
 """``/policies/permissionGrantPolicies``: app consent policies (spec §6.3). List (built-ins first; ``$filter``
 with ``eq``/``ne``/``startswith`` on ``id``, ``displayName`` and ``description``; ``$top``, ``$skiptoken``,
 ``$count``), get (``includes`` and ``excludes`` expanded, as Graph does), create (201), update of
-``displayName``/``description`` (204), delete (204); ``/{id}/includes`` and ``/{id}/excludes``: list, add a
-condition set (201), remove one (204). The rules live in :mod:`consentry.services.grant_policies`.
+``displayName``/``description`` (204), delete (204); ``/{id}/includes`` and ``/{id}/excludes``: list (whole,
+only ``$select``), add a condition set (201), remove one (204). The rules live in
+:mod:`consentry.services.grant_policies`.
 """
 
 from __future__ import annotations
@@ -138,12 +139,12 @@ def matches(node: ast._Node, item: dict[str, Any]) -> bool:
 
 
 def page(items: Sequence[dict[str, Any]], query: ODataQuery,
-         key: Callable[[int, dict[str, Any]], tuple[int, str]]) -> tuple[list[dict[str, Any]], tuple[Any, ...] | None]:
-    """One page of an ordered in-memory list; the skiptoken is the (position group, id) of the last item."""
+         key: Callable[[dict[str, Any]], tuple[int, str]]) -> tuple[list[dict[str, Any]], tuple[Any, ...] | None]:
+    """One page of an in-memory list in ``key`` order; the skiptoken is the key of the page's last item."""
     after = query.after
     if after is not None and not (len(after) == 2 and isinstance(after[0], int) and isinstance(after[1], str)):
         raise _bad("The $skiptoken is not valid.")
-    keyed = [(key(i, item), item) for i, item in enumerate(items)]
+    keyed = sorted(((key(item), item) for item in items), key=lambda pair: pair[0])
     rest = [(k, item) for k, item in keyed if after is None or k > (after[0], after[1])]
     shown = rest[:query.top]
     return [item for _, item in shown], (shown[-1][0] if len(rest) > query.top else None)
@@ -159,7 +160,7 @@ async def list_permission_grant_policies(request: Request, who: Caller = Depends
     items = [policy_json(p) for p in policies]
     if query.filter is not None:
         items = [i for i in items if matches(query.filter, i)]
-    shown, after = page(items, query, lambda _, i: (0 if i["id"].startswith("microsoft-") else 1, i["id"].lower()))
+    shown, after = page(items, query, lambda i: (0 if i["id"].startswith("microsoft-") else 1, i["id"].lower()))
     return collection(request, "policies/permissionGrantPolicies", shown, query, after,
                       len(items) if query.count else None)
 
@@ -221,14 +222,12 @@ def _condition_set_routes(kind: str) -> None:
     async def list_sets(request: Request, who: Caller = Depends(caller)) -> JSONResponse:
         rt = runtime_of(request)
         query = odata_query(request)
-        if query.filter is not None:
-            raise _bad(f"$filter is not supported on {kind}.")
+        if set(request.query_params) - {"$select", "select"}:
+            raise _bad(f"Only $select is supported on {kind}: a policy's condition sets are returned whole.")
         await run_in_threadpool(authz.ensure_allowed, rt.ctx, who, service.READ_GRANT_POLICIES)
         policy = await run_in_threadpool(service.get_policy, rt.ctx, who.tenant_id, _policy_id(request))
         items = [condition_set_json(cs) for cs in service.condition_sets(policy, kind)]
-        shown, after = page(items, query, lambda i, item: (i, item["id"]))
-        return collection(request, f"policies/permissionGrantPolicies('{policy.id}')/{kind}", shown, query, after,
-                          len(items) if query.count else None)
+        return collection(request, f"policies/permissionGrantPolicies('{policy.id}')/{kind}", items, query)
 
     async def add_set(request: Request, who: Caller = Depends(caller)) -> JSONResponse:
         rt = runtime_of(request)

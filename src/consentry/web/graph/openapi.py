@@ -4,7 +4,8 @@ completed with what the routes do not declare themselves, because they read the 
 - every ``{name}`` of a path as a path parameter (routes shared by an object id and an alternate key such
   as ``(appId='…')`` read ``request.path_params``);
 - the OData query options (``$filter``, ``$select``, ``$top``, ``$orderby``, ``$count``, ``$skiptoken``
-  and the ``ConsistencyLevel`` header) on collections, ``$select`` on single objects;
+  and the ``ConsistencyLevel`` header) on collections, ``$select`` on single objects and on the collections
+  that are always returned whole (``WHOLE_COLLECTIONS``);
 - the request bodies of the writes (unknown properties are refused, so ``additionalProperties`` is false;
   ``@odata.type`` is accepted);
 - the responses: Graph's collection shape (``@odata.context``, ``@odata.nextLink``, ``@odata.count``,
@@ -47,9 +48,13 @@ RESOURCE_OF_SEGMENT = {
     "memberOf": "directoryObject", "members": "directoryObject", "deletedItems": "directoryObject",
     "restore": "directoryObject", "addPassword": "passwordCredential", "addKey": "keyCredential",
     "events": "event", "contacts": "contact",
+    "authorizationPolicy": "authorizationPolicy", "permissionGrantPolicies": "permissionGrantPolicy",
+    "includes": "permissionGrantConditionSet", "excludes": "permissionGrantConditionSet",
 }
 # Literal segments that name one object (or an action's result) rather than a collection.
-SINGLE_SEGMENTS = frozenset({"me", "restore", "addPassword", "addKey"})
+SINGLE_SEGMENTS = frozenset({"me", "restore", "addPassword", "addKey", "authorizationPolicy"})
+# Collections always returned whole (a policy's condition sets): no paging or filtering, only $select.
+WHOLE_COLLECTIONS = frozenset({"includes", "excludes"})
 
 
 # --- JSON schema helpers ---------------------------------------------------------------------------------
@@ -197,6 +202,23 @@ RESOURCES: dict[str, dict[str, Any]] = {
     "keyCredential": KEY_CREDENTIAL,
     "permissionScope": PERMISSION_SCOPE,
     "appRole": APP_ROLE,
+    "authorizationPolicy": _resource({
+        "displayName": NULLABLE_STRING, "description": NULLABLE_STRING, "allowInvitesFrom": NULLABLE_STRING,
+        "allowedToSignUpEmailBasedSubscriptions": NULLABLE_BOOLEAN, "allowedToUseSSPR": NULLABLE_BOOLEAN,
+        "allowEmailVerifiedUsersToJoinOrganization": NULLABLE_BOOLEAN,
+        "allowUserConsentForRiskyApps": NULLABLE_BOOLEAN, "blockMsolPowerShell": NULLABLE_BOOLEAN,
+        "guestUserRoleId": NULLABLE_GUID, "defaultUserRolePermissions": _object({
+            "allowedToCreateApps": BOOLEAN, "allowedToCreateSecurityGroups": BOOLEAN,
+            "allowedToCreateTenants": BOOLEAN, "allowedToReadBitlockerKeysForOwnedDevice": BOOLEAN,
+            "allowedToReadOtherUsers": BOOLEAN, "permissionGrantPoliciesAssigned": STRINGS})}, STRING),
+    "permissionGrantPolicy": _resource({
+        "deletedDateTime": DATE_TIME, "displayName": NULLABLE_STRING, "description": NULLABLE_STRING,
+        "includes": _array(_ref("permissionGrantConditionSet")),
+        "excludes": _array(_ref("permissionGrantConditionSet"))}, STRING),
+    "permissionGrantConditionSet": _resource({
+        "permissionType": STRING, "permissionClassification": STRING, "resourceApplication": STRING,
+        "permissions": STRINGS, "clientApplicationIds": STRINGS, "clientApplicationTenantIds": STRINGS,
+        "clientApplicationPublisherIds": STRINGS, "clientApplicationsFromVerifiedPublisherOnly": BOOLEAN}),
 }
 
 ODATA_ERROR = {
@@ -261,6 +283,21 @@ _CONTACT = {**_body({
         "type": "object", "additionalProperties": False, "required": ["address"],
         "properties": {**_NESTED, "name": NULLABLE_STRING, "address": {"type": "string", "format": "email"}}}}}),
     "anyOf": [{"required": ["displayName"]}, {"required": ["givenName"]}]}
+_CONDITION_SET = _body({
+    "id": STRING, "permissionType": {"enum": ["delegated", "application"]},
+    "permissionClassification": {"enum": ["low", "medium", "high", "all"]}, "resourceApplication": STRING,
+    "permissions": STRINGS, "clientApplicationIds": STRINGS, "clientApplicationTenantIds": STRINGS,
+    "clientApplicationPublisherIds": STRINGS, "clientApplicationsFromVerifiedPublisherOnly": BOOLEAN},
+    ("permissionType",))
+_AUTHORIZATION_POLICY = _body({
+    "id": STRING, "displayName": STRING, "description": STRING, "allowInvitesFrom": STRING,
+    "allowedToSignUpEmailBasedSubscriptions": BOOLEAN, "allowedToUseSSPR": BOOLEAN,
+    "allowEmailVerifiedUsersToJoinOrganization": BOOLEAN, "allowUserConsentForRiskyApps": BOOLEAN,
+    "blockMsolPowerShell": NULLABLE_BOOLEAN, "guestUserRoleId": GUID,
+    "defaultUserRolePermissions": {"type": "object", "additionalProperties": False, "properties": {
+        "@odata.type": STRING, "allowedToCreateApps": BOOLEAN, "allowedToCreateSecurityGroups": BOOLEAN,
+        "allowedToCreateTenants": BOOLEAN, "allowedToReadBitlockerKeysForOwnedDevice": BOOLEAN,
+        "allowedToReadOtherUsers": BOOLEAN, "permissionGrantPoliciesAssigned": STRINGS}}})
 # (method, path with its parameters written {}) -> request body schema
 REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/users"): _body({**_USER_CHANGES, "userPrincipalName": STRING, "mailNickname": STRING},
@@ -303,6 +340,15 @@ REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
          "principalId": NULLABLE_STRING, "resourceId": STRING, "scope": STRING},
         ("clientId", "consentType", "resourceId")),
     ("patch", "/oauth2PermissionGrants/{}"): _body({"scope": STRING}),
+    ("patch", "/policies/authorizationPolicy"): _AUTHORIZATION_POLICY,
+    ("post", "/policies/permissionGrantPolicies"): _body(
+        {"id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}, "displayName": NULLABLE_STRING,
+         "description": NULLABLE_STRING, "includes": _array(_CONDITION_SET), "excludes": _array(_CONDITION_SET)},
+        ("id",)),
+    ("patch", "/policies/permissionGrantPolicies/{}"): _body(
+        {"id": STRING, "displayName": NULLABLE_STRING, "description": NULLABLE_STRING}),
+    ("post", "/policies/permissionGrantPolicies/{}/includes"): _CONDITION_SET,
+    ("post", "/policies/permissionGrantPolicies/{}/excludes"): _CONDITION_SET,
     ("post", "/me/events"): _EVENT,
     ("post", "/users/{}/events"): _EVENT,
     ("post", "/me/contacts"): _CONTACT,
@@ -349,7 +395,8 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any]) -> No
         parameters.append({"name": name, "in": "path", "required": True, "schema": STRING})
     resource, is_collection = _response_resource(path, method)
     if method == "get":
-        options = _COLLECTION_OPTIONS if is_collection else [_SELECT]
+        paged = is_collection and path.rsplit("/", 1)[-1] not in WHOLE_COLLECTIONS
+        options = _COLLECTION_OPTIONS if paged else [_SELECT]
         parameters += [copy.deepcopy(o) for o in options if (o["in"], o["name"]) not in declared]
     operation["parameters"] = parameters
     if not parameters:

@@ -8,28 +8,39 @@ field names. A failure is one line on standard error, ``error: AADSTSnnnnn: mess
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
-from pydantic import ValidationError
 
 from consentry import runtime, tls
+from consentry.cli import consent
+from consentry.cli._common import (
+    AsJson,
+    DataDir,
+    Db,
+    TenantRef,
+    build_settings,
+    command,
+    iso,
+    not_found_means,
+    open_runtime,
+    print_json,
+    print_table,
+    reports_errors,
+    resolve_tenant_id,
+)
 from consentry.config import Settings
 from consentry.domain.apps import Application, KeyCredential, PasswordCredential, ServicePrincipal
 from consentry.domain.directory import ROLE_TEMPLATES, Tenant, User
 from consentry.domain.grants import ALL_PRINCIPALS, PRINCIPAL, OAuth2PermissionGrant
 from consentry.domain.ids import new_guid
-from consentry.errors import INVALID_VALUE, NOT_FOUND, ConsentryError
+from consentry.errors import INVALID_VALUE, ConsentryError
 from consentry.services import apps as app_service
 from consentry.services import directory
 from consentry.services import grants as grant_service
@@ -55,14 +66,8 @@ for _group, _name in ((tenant_cli, "tenant"), (user_cli, "user"), (role_cli, "ro
     app.add_typer(_group, name=_name)
 apps_cli.add_typer(secret_cli, name="secret")
 apps_cli.add_typer(cert_cli, name="cert")
+app.add_typer(consent.consent_cli, name="consent")
 
-Db = Annotated[str | None, typer.Option(
-    "--db", show_default=False, help="Database URL, sqlite:///FILE or postgresql://… [env: CONSENTRY_DB; "
-                                     "default: SQLite in the data directory]")]
-DataDir = Annotated[Path | None, typer.Option(
-    "--data-dir", show_default=False, help="Data directory [env: CONSENTRY_DATA_DIR; default: ./.consentry]")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-TenantRef = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id or verified domain.")]
 Audience = Annotated[str, typer.Option("--audience", help="AzureADMyOrg or AzureADMultipleOrgs.")]
 WebRedirects = Annotated[list[str] | None, typer.Option(
     "--web-redirect", help="Web redirect URI (repeatable).")]
@@ -81,89 +86,9 @@ WORKERS_HELP = "Worker processes [default: 1]"
 DISCOVERY = "v2.0/.well-known/openid-configuration"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 
 def main() -> None:
     app(prog_name="consentry")
-
-
-# --- errors, settings, runtime -------------------------------------------------------------------
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def _reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn every failure into one ``error:`` line and exit status 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, typer.BadParameter, KeyboardInterrupt):
-            raise
-        except ConsentryError as exc:
-            _fail(exc.description)
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            field = ".".join(str(p) for p in problem.get("loc", ())) or "settings"
-            _fail(f"invalid setting CONSENTRY_{field.upper()}: {problem.get('msg', 'invalid value')}")
-        except Exception as exc:
-            if os.environ.get("CONSENTRY_DEBUG"):
-                raise
-            origin = type(exc).__module__.split(".")[0]
-            detail = _first_line(str(getattr(exc, "orig", None) or exc)) or type(exc).__name__
-            _fail(f"database error: {detail}" if origin in ("sqlalchemy", "psycopg", "sqlite3", "alembic")
-                  else f"{type(exc).__name__}: {detail}")
-
-    return wrapper
-
-
-def _command(group: typer.Typer, name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    def register(fn: Callable[P, R]) -> Callable[P, R]:
-        group.command(name)(_reports_errors(fn))
-        return fn
-
-    return register
-
-
-def build_settings(**flags: Any) -> Settings:
-    """Settings from ``CONSENTRY_*`` with the flags that were given on top (None/False: not given)."""
-    given = {name: value for name, value in flags.items() if value is not None and value is not False}
-    return Settings(**given)
-
-
-@contextmanager
-def _runtime(db: str | None, data_dir: Path | None) -> Iterator[runtime.Runtime]:
-    rt = runtime.build(build_settings(db=db, data_dir=data_dir))
-    try:
-        runtime.prepare(rt)  # a no-op when the schema is current and a signing key exists
-        yield rt
-    finally:
-        rt.close()
-
-
-def resolve_tenant_id(ctx: ServiceContext, segment: str) -> str:
-    """A tenant's id from its id or one of its verified domains (AADSTS90002 when there is none)."""
-    with ctx.uow.read() as tx:
-        return directory.get_tenant(tx, segment.strip()).id
-
-
-@contextmanager
-def _not_found_means(message: str) -> Iterator[None]:
-    try:
-        yield
-    except ConsentryError as exc:
-        if exc.entry is NOT_FOUND:
-            raise ConsentryError(INVALID_VALUE, reason=message) from exc
-        raise
 
 
 def _resolve_service_principal(ctx: ServiceContext, tenant_id: str, identifier: str,
@@ -178,47 +103,30 @@ def _resolve_service_principal(ctx: ServiceContext, tenant_id: str, identifier: 
 
 
 def _resolve_user_id(ctx: ServiceContext, tenant_id: str, upn: str, tenant: str) -> str:
-    with ctx.uow.read() as tx, _not_found_means(f"No user '{upn}' in tenant '{tenant}'."):
+    with ctx.uow.read() as tx, not_found_means(f"No user '{upn}' in tenant '{tenant}'."):
         return directory.get_user(tx.tenant(tenant_id), upn).id
-
-
-# --- rendering -----------------------------------------------------------------------------------
-
-def _iso(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
-def _print_json(value: object) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _tenant_json(t: Tenant) -> dict[str, Any]:
     return {"id": t.id, "displayName": t.display_name, "domains": list(t.domains),
-            "createdDateTime": _iso(t.created_at)}
+            "createdDateTime": iso(t.created_at)}
 
 
 def _user_json(u: User, roles: Sequence[str] = ()) -> dict[str, Any]:
     return {"id": u.id, "userPrincipalName": u.user_principal_name, "displayName": u.display_name,
-            "mail": u.mail, "accountEnabled": u.account_enabled, "createdDateTime": _iso(u.created_at),
+            "mail": u.mail, "accountEnabled": u.account_enabled, "createdDateTime": iso(u.created_at),
             "roles": list(roles)}
 
 
 def _secret_json(c: PasswordCredential) -> dict[str, Any]:
-    return {"keyId": c.key_id, "displayName": c.display_name, "hint": c.hint, "startDateTime": _iso(c.start),
-            "endDateTime": _iso(c.end)}
+    return {"keyId": c.key_id, "displayName": c.display_name, "hint": c.hint, "startDateTime": iso(c.start),
+            "endDateTime": iso(c.end)}
 
 
 def _cert_json(c: KeyCredential) -> dict[str, Any]:
     return {"keyId": c.key_id, "displayName": c.display_name, "type": c.type, "usage": c.usage,
             "customKeyIdentifier": c.thumbprint_sha1, "thumbprintSha256": c.thumbprint_sha256,
-            "startDateTime": _iso(c.start), "endDateTime": _iso(c.end)}
+            "startDateTime": iso(c.start), "endDateTime": iso(c.end)}
 
 
 def _app_json(a: Application) -> dict[str, Any]:
@@ -234,7 +142,7 @@ def _app_json(a: Application) -> dict[str, Any]:
             for r in a.required_resource_access],
         "passwordCredentials": [_secret_json(c) for c in a.password_credentials],
         "keyCredentials": [_cert_json(c) for c in a.key_credentials],
-        "verifiedPublisher": dict(a.verified_publisher), "createdDateTime": _iso(a.created_at)}
+        "verifiedPublisher": dict(a.verified_publisher), "createdDateTime": iso(a.created_at)}
 
 
 def _sp_json(s: ServicePrincipal) -> dict[str, Any]:
@@ -251,28 +159,28 @@ def _grant_json(g: OAuth2PermissionGrant) -> dict[str, Any]:
 
 # --- tenant, user, role --------------------------------------------------------------------------
 
-@_command(tenant_cli, "create")
+@command(tenant_cli, "create")
 def tenant_create(name: Annotated[str, typer.Argument(help="Display name.")],
                   domain: Annotated[list[str], typer.Option("--domain", help="Verified domain (repeatable)")],
                   db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Create a tenant with its verified domains and Microsoft's built-in service principals."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenant = directory.create_tenant(rt.ctx, name, domain, CLI)
     if as_json:
-        _print_json(_tenant_json(tenant))
+        print_json(_tenant_json(tenant))
     else:
         typer.echo(f"Created tenant {tenant.display_name} {tenant.id} ({', '.join(tenant.domains)}).")
 
 
-@_command(tenant_cli, "list")
+@command(tenant_cli, "list")
 def tenant_list(db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """List tenants."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenants = directory.list_tenants(rt.ctx)
     if as_json:
-        _print_json([_tenant_json(t) for t in tenants])
+        print_json([_tenant_json(t) for t in tenants])
     else:
-        _print_table(("ID", "NAME", "DOMAINS"),
+        print_table(("ID", "NAME", "DOMAINS"),
                      [(t.id, t.display_name, " ".join(t.domains)) for t in tenants])
 
 
@@ -286,26 +194,26 @@ def _read_password() -> str:
     return password
 
 
-@_command(user_cli, "create")
+@command(user_cli, "create")
 def user_create(upn: Annotated[str, typer.Argument(help="userPrincipalName in one of the tenant's domains.")],
                 tenant: TenantRef,
                 name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
                 db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Create a user; the password is read from standard input when piped, else prompted for."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
         password = _read_password()
         user = directory.create_user(rt.ctx, tenant_id, upn, name or upn.split("@")[0], password, CLI)
     if as_json:
-        _print_json(_user_json(user))
+        print_json(_user_json(user))
     else:
         typer.echo(f"Created user {user.user_principal_name} {user.id}.")
 
 
-@_command(user_cli, "list")
+@command(user_cli, "list")
 def user_list(tenant: TenantRef, db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """List a tenant's users and their directory roles."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
         users = directory.list_users(rt.ctx, tenant_id)
         with rt.ctx.uow.read() as tx:
@@ -314,27 +222,27 @@ def user_list(tenant: TenantRef, db: Db = None, data_dir: DataDir = None, as_jso
                                   for r in directory.role_template_ids_of(scope, u.id) if r in ROLE_TEMPLATES)
                      for u in users}
     if as_json:
-        _print_json([_user_json(u, roles[u.id]) for u in users])
+        print_json([_user_json(u, roles[u.id]) for u in users])
     else:
-        _print_table(("ID", "USER PRINCIPAL NAME", "NAME", "ENABLED", "ROLES"),
+        print_table(("ID", "USER PRINCIPAL NAME", "NAME", "ENABLED", "ROLES"),
                      [(u.id, u.user_principal_name, u.display_name, "yes" if u.account_enabled else "no",
                        ", ".join(roles[u.id])) for u in users])
 
 
-@_command(role_cli, "assign")
+@command(role_cli, "assign")
 def role_assign(tenant: TenantRef,
                 user: Annotated[str, typer.Option("--user", help="userPrincipalName or object id.")],
                 role: Annotated[str, typer.Option("--role", help='Role name or template id, e.g. '
                                                                  '"Global Administrator".')],
                 db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Give a user a directory role (a no-op when the user already has it)."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
-        with _not_found_means(f"No user '{user}' in tenant '{tenant}'."):
+        with not_found_means(f"No user '{user}' in tenant '{tenant}'."):
             assignment = directory.assign_role(rt.ctx, tenant_id, user, role, CLI)
     template = ROLE_TEMPLATES[assignment.role_template_id]
     if as_json:
-        _print_json({"id": assignment.id, "principalId": assignment.principal_id,
+        print_json({"id": assignment.id, "principalId": assignment.principal_id,
                      "roleTemplateId": template.id, "roleDisplayName": template.display_name})
     else:
         typer.echo(f"{user} has the role {template.display_name}.")
@@ -342,14 +250,14 @@ def role_assign(tenant: TenantRef,
 
 # --- applications and service principals ---------------------------------------------------------
 
-@_command(apps_cli, "register")
+@command(apps_cli, "register")
 def app_register(
         name: Annotated[str, typer.Argument(help="Display name.")], tenant: TenantRef,
         audience: Audience = "AzureADMyOrg", web_redirect: WebRedirects = None,
         public_redirect: PublicRedirects = None, public_client: PublicClient = False,
         db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Register an application in its home tenant (with its service principal there)."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
         registration = Application(
             id=new_guid(), app_id=new_guid(), tenant_id=tenant_id, display_name=name.strip(),
@@ -359,49 +267,50 @@ def app_register(
             raise ConsentryError(INVALID_VALUE, reason="An application needs a display name.")
         registered = app_service.register_application(rt.ctx, tenant_id, registration, CLI)
     if as_json:
-        _print_json(_app_json(registered))
+        print_json(_app_json(registered))
     else:
         typer.echo(f"Registered {registered.display_name}: appId {registered.app_id} "
                    f"(object id {registered.id}).")
 
 
-@_command(apps_cli, "list")
+@command(apps_cli, "list")
 def app_list(tenant: TenantRef, db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """List the applications registered in a tenant (never their secrets)."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         registrations = app_service.list_applications(rt.ctx, resolve_tenant_id(rt.ctx, tenant))
     if as_json:
-        _print_json([_app_json(a) for a in registrations])
+        print_json([_app_json(a) for a in registrations])
     else:
-        _print_table(("APP ID", "NAME", "AUDIENCE", "REDIRECT URIS", "CREDENTIALS"),
+        print_table(("APP ID", "NAME", "AUDIENCE", "REDIRECT URIS", "CREDENTIALS"),
                      [(a.app_id, a.display_name, a.sign_in_audience, " ".join(a.redirect_uris),
                        f"{len(a.password_credentials)} secret(s), {len(a.key_credentials)} cert(s)")
                       for a in registrations])
 
 
 AppRef = Annotated[str, typer.Argument(metavar="APP", help="appId or object id of the application.")]
+command(apps_cli, "consent-url")(consent.app_consent_url)
 
 
-@_command(secret_cli, "add")
+@command(secret_cli, "add")
 def app_secret_add(application: AppRef, tenant: TenantRef,
                    name: Annotated[str | None, typer.Option("--name", help="Description.")] = None,
                    db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Add a client secret. Its value is printed this once and cannot be shown again."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
-        with _not_found_means(f"No application '{application}' in tenant '{tenant}'."):
+        with not_found_means(f"No application '{application}' in tenant '{tenant}'."):
             registration = app_service.get_application(rt.ctx, tenant_id, application)
         credential, secret = app_service.add_password(rt.ctx, tenant_id, registration.id, CLI, name)
     if as_json:
-        _print_json({**_secret_json(credential), "secretText": secret})
+        print_json({**_secret_json(credential), "secretText": secret})
     else:
         typer.echo(f"Added client secret {credential.key_id} to {registration.display_name} "
-                   f"(appId {registration.app_id}), valid until {_iso(credential.end)}.")
+                   f"(appId {registration.app_id}), valid until {iso(credential.end)}.")
         typer.echo("Copy the value now; it is not stored and cannot be shown again:")
         typer.echo(secret)
 
 
-@_command(cert_cli, "add")
+@command(cert_cli, "add")
 def app_cert_add(application: AppRef, tenant: TenantRef,
                  file: Annotated[Path, typer.Option("--file", exists=True, dir_okay=False, readable=True,
                                                     help="Public certificate: PEM, DER or base64 DER.")],
@@ -409,46 +318,46 @@ def app_cert_add(application: AppRef, tenant: TenantRef,
                  db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Add a certificate credential (the public certificate only)."""
     data = file.read_bytes()
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
-        with _not_found_means(f"No application '{application}' in tenant '{tenant}'."):
+        with not_found_means(f"No application '{application}' in tenant '{tenant}'."):
             registration = app_service.get_application(rt.ctx, tenant_id, application)
         credential = app_service.add_certificate(rt.ctx, tenant_id, registration.id, data, CLI, name)
     if as_json:
-        _print_json(_cert_json(credential))
+        print_json(_cert_json(credential))
     else:
         typer.echo(f"Added certificate {credential.key_id} to {registration.display_name}: SHA-1 "
-                   f"{credential.thumbprint_sha1}, valid until {_iso(credential.end)}.")
+                   f"{credential.thumbprint_sha1}, valid until {iso(credential.end)}.")
 
 
-@_command(sp_cli, "create")
+@command(sp_cli, "create")
 def sp_create(app_id: Annotated[str, typer.Argument(metavar="APPID", help="The application's appId.")],
               tenant: TenantRef, db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Create the service principal of an application (its own or a multi-tenant one) in a tenant."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
         sp = app_service.create_service_principal(rt.ctx, tenant_id, app_id.strip(), CLI)
     if as_json:
-        _print_json(_sp_json(sp))
+        print_json(_sp_json(sp))
     else:
         typer.echo(f"Created service principal {sp.id} for {sp.display_name} (appId {sp.app_id}).")
 
 
-@_command(sp_cli, "list")
+@command(sp_cli, "list")
 def sp_list(tenant: TenantRef, db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """List a tenant's service principals."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         sps = app_service.list_service_principals(rt.ctx, resolve_tenant_id(rt.ctx, tenant))
     if as_json:
-        _print_json([_sp_json(s) for s in sps])
+        print_json([_sp_json(s) for s in sps])
     else:
-        _print_table(("ID", "APP ID", "NAME", "ENABLED"),
+        print_table(("ID", "APP ID", "NAME", "ENABLED"),
                      [(s.id, s.app_id, s.display_name, "yes" if s.account_enabled else "no") for s in sps])
 
 
 # --- grants --------------------------------------------------------------------------------------
 
-@_command(grant_cli, "add")
+@command(grant_cli, "add")
 def grant_add(tenant: TenantRef,
               client: Annotated[str, typer.Option("--client", help="Client appId or service principal id.")],
               resource: Annotated[str, typer.Option("--resource", help=RESOURCE_HELP)],
@@ -456,7 +365,7 @@ def grant_add(tenant: TenantRef,
               user: Annotated[str | None, typer.Option("--user", help=USER_GRANT_HELP)] = None,
               db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Grant a client delegated permissions on a resource, for everyone (AllPrincipals) or one user."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
         client_sp = _resolve_service_principal(rt.ctx, tenant_id, client, tenant)
         resource_sp = _resolve_service_principal(rt.ctx, tenant_id, resource, tenant)
@@ -464,58 +373,58 @@ def grant_add(tenant: TenantRef,
         grant = grant_service.add_grant(rt.ctx, tenant_id, client_sp.id, resource_sp.id,
                                         PRINCIPAL if principal else ALL_PRINCIPALS, scope, CLI, principal)
     if as_json:
-        _print_json(_grant_json(grant))
+        print_json(_grant_json(grant))
     else:
         who = f"for {user}" if user else "for all users"
         typer.echo(f"Granted {client_sp.display_name} '{grant.scope}' on {resource_sp.display_name} {who} "
                    f"(grant {grant.id}).")
 
 
-@_command(grant_cli, "list")
+@command(grant_cli, "list")
 def grant_list(tenant: TenantRef,
                client: Annotated[str | None, typer.Option("--client", help="Only this client (appId or "
                                                                            "service principal id).")] = None,
                db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """List delegated permission grants."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
         client_id = _resolve_service_principal(rt.ctx, tenant_id, client, tenant).id if client else None
         found = grant_service.list_grants(rt.ctx, tenant_id, client_id)
         names = {s.id: s.display_name for s in app_service.list_service_principals(rt.ctx, tenant_id)}
         upns = {u.id: u.user_principal_name for u in directory.list_users(rt.ctx, tenant_id)}
     if as_json:
-        _print_json([_grant_json(g) for g in found])
+        print_json([_grant_json(g) for g in found])
     else:
-        _print_table(("ID", "CLIENT", "RESOURCE", "FOR", "SCOPE"),
+        print_table(("ID", "CLIENT", "RESOURCE", "FOR", "SCOPE"),
                      [(g.id, names.get(g.client_id, g.client_id), names.get(g.resource_id, g.resource_id),
                        upns.get(g.principal_id, g.principal_id) if g.principal_id else "all users", g.scope)
                       for g in found])
 
 
-@_command(grant_cli, "remove")
+@command(grant_cli, "remove")
 def grant_remove(grant_id: Annotated[str, typer.Argument(metavar="ID", help="The grant's id.")],
                  tenant: TenantRef, db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Remove a delegated permission grant."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
-        with _not_found_means(f"No grant '{grant_id}' in tenant '{tenant}'."):
+        with not_found_means(f"No grant '{grant_id}' in tenant '{tenant}'."):
             grant_service.remove_grant(rt.ctx, tenant_id, grant_id, CLI)
     if as_json:
-        _print_json({"id": grant_id, "removed": True})
+        print_json({"id": grant_id, "removed": True})
     else:
         typer.echo(f"Removed grant {grant_id}.")
 
 
 # --- keys, database ------------------------------------------------------------------------------
 
-@_command(keys_cli, "rotate")
+@command(keys_cli, "rotate")
 def keys_rotate(db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Add a signing key: published before it signs; the old key stays until its tokens expire."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         kid = key_service.rotate_signing_key(rt.ctx, rt.kek)
         delay = rt.settings.key_publish_delay
     if as_json:
-        _print_json({"kid": kid, "publishDelaySeconds": delay})
+        print_json({"kid": kid, "publishDelaySeconds": delay})
     else:
         typer.echo(f"New signing key {kid}; it signs {f'in {delay} s' if delay else 'from now'}.")
 
@@ -529,13 +438,13 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-@_command(db_cli, "upgrade")
+@command(db_cli, "upgrade")
 def db_upgrade(db: Db = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Apply pending database migrations (safe to run again, and from several hosts at once)."""
-    with _runtime(db, data_dir) as rt:
+    with open_runtime(db, data_dir) as rt:
         url = redact_url(rt.settings.database_url)
     if as_json:
-        _print_json({"database": url, "upToDate": True})
+        print_json({"database": url, "upToDate": True})
     else:
         typer.echo(f"The database schema is up to date ({url}).")
 
@@ -589,7 +498,7 @@ def _serving_banner(settings: Settings, tenants: list[Tenant], demo: DemoSummary
 
 
 @app.command("serve")
-@_reports_errors
+@reports_errors
 def serve(host: Annotated[str | None, typer.Option("--host", help=HOST_HELP)] = None,
           port: Annotated[int | None, typer.Option("--port", help="Port [default: 8443]")] = None,
           data_dir: DataDir = None, db: Db = None,
