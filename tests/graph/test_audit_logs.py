@@ -321,9 +321,14 @@ SIGN_INS = "/v1.0/auditLogs/signIns"
 
 def test_sign_in_log_records_authorize_outcomes_with_the_consent_reason(
         server: RunningServer, admin_token: str, graph: Graph) -> None:
-    """Adele asks a fresh app for an admin-only permission: "Need admin approval", logged with its reason."""
-    from tests.protocol.helpers import form_action, hidden_inputs
+    """A user without a role asks a fresh app for an admin-only permission: "Need admin approval", logged with
+    its reason."""
+    from tests.protocol.helpers import PASSWORD, form_action, hidden_inputs, unique
 
+    from consentry.services import directory
+
+    upn = f"{unique('signin')}@contoso.example"
+    directory.create_user(server.ctx, CONTOSO_TENANT_ID, upn, "Sign-in log tester", PASSWORD, CLI)
     app = apps.register_application(server.ctx, CONTOSO_TENANT_ID, Application(
         id=new_guid(), app_id=new_guid(), tenant_id=CONTOSO_TENANT_ID, display_name="sign-in log test",
         web_redirect_uris=("https://signin-log.example/cb",)), CLI)
@@ -333,13 +338,12 @@ def test_sign_in_log_records_authorize_outcomes_with_the_consent_reason(
             "scope": "User.Read.All", "state": "s1"})
         page = browser.get(first.headers["location"])
         fields = hidden_inputs(page.text)
-        signed_in = browser.post(form_action(page.text), data={**fields, "username": ADELE,
-                                                              "password": "ConsentryDemo1!"})
-        assert "/consent?interaction=" in signed_in.headers["location"]
+        signed_in = browser.post(form_action(page.text), data={**fields, "username": upn, "password": PASSWORD})
+        assert "/consent?interaction=" in signed_in.headers.get("location", ""), signed_in.text[:500]
     body = _get(graph(admin_token), {"$filter": f"appId eq '{app.app_id}'"}, path=SIGN_INS)
     assert len(body["value"]) == 1, body
     entry = body["value"][0]
-    assert entry["userPrincipalName"] == ADELE and entry["isInteractive"] is True
+    assert entry["userPrincipalName"] == upn and entry["isInteractive"] is True
     assert entry["status"]["errorCode"] == 90094
     assert entry["status"]["additionalDetails"] in ("consentReason: user_consent_not_allowed",
                                                     "consentReason: admin_only_permission")

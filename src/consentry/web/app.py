@@ -110,6 +110,7 @@ async def metrics_endpoint(request: Request) -> Response:
 def routes(runtime: Runtime) -> list[Route | Mount]:
     t = "/{tenant}"
     return [
+        *portal.routes(),  # first: "/portal/consent" is the portal's, not the consent page of a tenant "portal"
         Route("/healthz", healthz, name="healthz"),
         Route("/readyz", readyz, name="readyz"),
         Route("/metrics", metrics_endpoint, name="metrics"),
@@ -142,7 +143,6 @@ def routes(runtime: Runtime) -> list[Route | Mount]:
         Route("/consent/{app_id}", consent.consent_short_link, name="consent_short_link", methods=["GET"]),
         Route(t + "/login", pages.sign_in_page, name="signin_page", methods=["GET"]),
         Route(t + "/login", pages.sign_in_submit, name="signin_submit", methods=["POST"]),
-        *portal.routes(),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         Mount("/v1.0", app=GraphBoundary(create_graph_app(runtime), runtime), name="graph"),
     ]
