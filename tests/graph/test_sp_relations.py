@@ -234,6 +234,10 @@ def test_classifying_a_delegated_permission_low(admin: httpx.Client, server: Run
     _error(admin.post(url, json={"permissionName": "Calendars.Read", "classification": "high"}), 400,
            "Request_BadRequest")
     _error(admin.post(url, json={"classification": "low"}), 400, "Request_BadRequest")
+    # Spec §6.2: a permission that requires admin consent cannot be classified.
+    refused = _error(admin.post(url, json={"permissionName": "User.Read.All", "classification": "low"}), 400,
+                     "Request_BadRequest")
+    assert "requires admin consent" in refused["message"]
     adele = graph(user_token(ADELE))
     assert adele.get(url).status_code == 200
     _error(adele.post(url, json={"permissionName": "Calendars.Read", "classification": "low"}), 403,

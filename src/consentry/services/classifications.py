@@ -71,6 +71,9 @@ def classify_permission(ctx: ServiceContext, tenant_id: str, sp_id: str, actor: 
             raise ConsentryError(INVALID_VALUE, reason=f"The service principal '{sp.display_name}' publishes no "
                                                         "delegated permission with that permissionId and "
                                                         "permissionName.")
+        if permission.type == "Admin":  # spec §6.2: only permissions users may consent to can be classified
+            raise ConsentryError(INVALID_VALUE, reason=f"The permission '{permission.value}' requires admin consent "
+                                                        "and cannot be classified.")
         created = Classification(_classification_id(), permission.id, permission.value, classification)
         if not scope.apps.add_classification(sp.id, created.id, created.permission_id, created.permission_name,
                                              created.classification):
