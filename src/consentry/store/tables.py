@@ -429,3 +429,87 @@ contacts = Table(
     _ts("created_at"),
     Index("ix_contacts_user", "tenant_id", "user_id", "display_name", "id"),
 )
+
+admin_consent_request_policies = Table(
+    "admin_consent_request_policies", metadata,
+    _guid("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("is_enabled", Boolean, nullable=False),
+    Column("notify_reviewers", Boolean, nullable=False),
+    Column("reminders_enabled", Boolean, nullable=False),
+    Column("request_duration_in_days", Integer, nullable=False),
+    Column("reviewers", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    _ts("modified_at"),
+)
+
+app_consent_requests = Table(
+    "app_consent_requests", metadata,
+    _guid("id", primary_key=True),
+    _guid("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    _guid("app_id", nullable=False),
+    Column("app_display_name", String(256), nullable=False),
+    Column("consent_type", String(16), nullable=False),
+    Column("pending_scopes", JSON, nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("tenant_id", "app_id", "consent_type"),
+    Index("ix_app_consent_requests_tenant_id_id", "tenant_id", "id"),
+)
+
+user_consent_requests = Table(
+    "user_consent_requests", metadata,
+    _guid("id", primary_key=True),
+    _guid("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    _guid("app_request_id", ForeignKey("app_consent_requests.id", ondelete="CASCADE"), nullable=False),
+    _guid("user_id", nullable=False),
+    Column("user_display_name", String(256), nullable=False),
+    Column("user_principal_name", String(255), nullable=False),
+    Column("user_mail", String(255)),
+    Column("reason", Text, nullable=False),
+    Column("scopes", JSON, nullable=False),  # what this user asked for (dynamic requests)
+    Column("status", String(16), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+    _ts("completed_at", nullable=True),
+    Column("outcome", String(16)),
+    Column("review_result", String(16), nullable=False),
+    _guid("reviewed_by_id"),
+    Column("reviewed_by_name", String(256)),
+    Column("reviewed_by_upn", String(255)),
+    _ts("reviewed_at", nullable=True),
+    Column("review_justification", Text),
+    _ts("first_reminder_at", nullable=True),
+    _ts("last_reminder_at", nullable=True),
+    Index("ix_user_consent_requests_app", "tenant_id", "app_request_id", "status"),
+    Index("ix_user_consent_requests_due", "status", "expires_at"),
+    Index("ix_user_consent_requests_user", "tenant_id", "user_id", "status"),
+    # A user has at most one request in progress per aggregate, however often and concurrently she submits.
+    Index("uq_user_consent_requests_in_progress", "app_request_id", "user_id", unique=True,
+          sqlite_where=text("status = 'InProgress'"), postgresql_where=text("status = 'InProgress'")),
+)
+
+consent_request_reviewers = Table(
+    "consent_request_reviewers", metadata,
+    _guid("user_request_id", ForeignKey("user_consent_requests.id", ondelete="CASCADE"), primary_key=True),
+    _guid("reviewer_id", primary_key=True),
+    Index("ix_consent_request_reviewers_reviewer", "reviewer_id"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    _guid("id", primary_key=True),
+    _guid("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("event_key", String(255), nullable=False, unique=True),  # one message per event and recipient
+    Column("message_id", String(255), nullable=False),
+    Column("recipient", String(255), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    _ts("created_at"),
+    Column("attempts", Integer, nullable=False),
+    _ts("next_attempt_at"),
+    _ts("lease_until", nullable=True),
+    _ts("sent_at", nullable=True),
+    Column("last_error", String(512)),
+    Index("ix_outbox_due", "sent_at", "next_attempt_at"),
+    Index("ix_outbox_tenant_created", "tenant_id", "created_at", "id"),
+)
