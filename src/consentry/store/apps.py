@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from odata_query import ast
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from consentry.domain.apps import Application, KeyCredential, PasswordCredential, ServicePrincipal
 from consentry.domain.apps import service_principal_names as service_principal_names_of
 from consentry.domain.clock import as_utc
+from consentry.domain.ids import is_guid
 from consentry.domain.odata import ODataQuery
 from consentry.domain.scopes import resource_key
 from consentry.store.grants import ensure_text_keys, flag_property, text_property
@@ -24,9 +25,11 @@ from consentry.store.mapping import (
 )
 from consentry.store.odata import Fields, Page, fetch_page, json_array_contains, lambda_value, to_where
 from consentry.store.tables import (
+    app_role_assignments,
     applications,
     delegated_permission_classifications,
     key_credentials,
+    oauth2_permission_grants,
     password_credentials,
     service_principal_names,
     service_principals,
@@ -131,6 +134,14 @@ def _sp(row: Any) -> ServicePrincipal:
         service_principal_names=tuple(r["service_principal_names"]), reply_urls=tuple(r["reply_urls"]),
         homepage=r["homepage"], publisher_name=r["publisher_name"], sign_in_audience=r["sign_in_audience"],
         verified_publisher=dict(r["verified_publisher"]), notes=r["notes"], created_at=as_utc(r["created_at"]))
+
+
+def _name_prefix_or_app_id(search: str) -> ColumnElement[bool]:
+    """displayName starts with ``search`` in any case, or (a GUID) appId is ``search``."""
+    sp = service_principals
+    escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    prefix = func.lower(sp.c.display_name).like(escaped + "%", escape="\\")
+    return or_(sp.c.app_id == search.lower(), prefix) if is_guid(search) else prefix
 
 
 class AppRepository(_ApplicationReader):
@@ -283,6 +294,48 @@ class AppRepository(_ApplicationReader):
         page = fetch_page(self.conn, base, order, descending=descending, after=query.after, limit=query.top,
                           count=query.count)
         return [_sp(r) for r in page.rows], page
+
+    def page_enterprise_apps(self, *, search: str = "", enabled: bool | None = None,
+                             admin_consent: bool | None = None, microsoft: bool | None = None,
+                             microsoft_orgs: frozenset[str] = frozenset(), after: tuple[str, str] | None = None,
+                             limit: int = 50) -> tuple[list[ServicePrincipal], tuple[str, str] | None]:
+        """One page of the portal's "All applications", by displayName then id, after the key ``after``.
+
+        ``search`` is a case-insensitive displayName prefix or an exact appId; ``admin_consent`` means a
+        tenant-wide grant with the app as client or an app role assignment held by it (EXISTS probes that
+        the grant and assignment indexes keyed by client and by principal answer); ``microsoft`` means the
+        app's owner organization is one of ``microsoft_orgs``. The walk follows the (tenant, displayName, id)
+        index, so page 1,000 costs what page 1 costs. (Finding Microsoft's apps by owner organization wants
+        an index on (tenant_id, app_owner_organization_id).)"""
+        sp = service_principals
+        query = select(sp).where(sp.c.tenant_id == self.tenant_id)
+        if search:
+            query = query.where(_name_prefix_or_app_id(search))
+        if enabled is not None:
+            query = query.where(sp.c.account_enabled.is_(enabled))
+        if admin_consent is not None:
+            consented = self._has_admin_consent()
+            query = query.where(consented if admin_consent else not_(consented))
+        if microsoft is not None:
+            # Microsoft's apps are few: find them first (by owner organization), then walk the name index.
+            owned = list(self.conn.execute(select(sp.c.id).where(
+                sp.c.tenant_id == self.tenant_id, sp.c.app_owner_organization_id.in_(sorted(microsoft_orgs))))
+                .scalars())
+            if microsoft:
+                query = query.where(sp.c.id.in_(owned))
+            elif owned:
+                query = query.where(sp.c.id.not_in(owned))
+        page = fetch_page(self.conn, query, [sp.c.display_name, sp.c.id], descending=False, after=after,
+                          limit=limit)
+        next_after = (str(page.next_after[0]), str(page.next_after[1])) if page.next_after else None
+        return [_sp(r) for r in page.rows], next_after
+
+    def _has_admin_consent(self) -> ColumnElement[bool]:
+        sp, g, a = service_principals, oauth2_permission_grants, app_role_assignments
+        tenant_wide = select(g.c.id).where(g.c.tenant_id == self.tenant_id, g.c.client_id == sp.c.id,
+                                           g.c.consent_type == "AllPrincipals").exists()
+        app_roles = select(a.c.id).where(a.c.tenant_id == self.tenant_id, a.c.principal_id == sp.c.id).exists()
+        return or_(tenant_wide, app_roles)
 
     def _sp_fields(self) -> Fields:
         sp = service_principals

@@ -169,6 +169,7 @@ service_principals = Table(
     UniqueConstraint("tenant_id", "app_id"),
     Index("ix_service_principals_tenant_id_id", "tenant_id", "id"),
     Index("ix_service_principals_tenant_id_display_name_id", "tenant_id", "display_name", "id"),
+    Index("ix_service_principals_tenant_owner", "tenant_id", "app_owner_organization_id"),
 )
 
 service_principal_names = Table(

@@ -1,5 +1,6 @@
 """The admin consent request workflow: the tenant's request policy, request aggregates and users' requests
-with their reviewer snapshots, and the mail outbox.
+with their reviewer snapshots, and the mail outbox. Also an index for the portal's "Microsoft applications"
+filter.
 
 Revision ID: 0007
 Revises: 0006
@@ -115,9 +116,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_due", "outbox", ["sent_at", "next_attempt_at"])
     op.create_index("ix_outbox_tenant_created", "outbox", ["tenant_id", "created_at", "id"])
+    op.create_index("ix_service_principals_tenant_owner", "service_principals",
+                    ["tenant_id", "app_owner_organization_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_service_principals_tenant_owner", table_name="service_principals")
     op.drop_table("outbox")
     op.drop_table("consent_request_reviewers")
     op.drop_table("user_consent_requests")
