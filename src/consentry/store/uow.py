@@ -20,6 +20,7 @@ from consentry.store.directory import DirectoryRepository, TenantRegistry
 from consentry.store.grants import GrantRepository
 from consentry.store.keys import KeyRepository
 from consentry.store.mailbox import MailboxRepository
+from consentry.store.outbox import OutboxRepository
 from consentry.store.policies import PolicyRepository
 from consentry.store.tables import directory_version
 from consentry.store.tokens import TokenStore
@@ -38,6 +39,7 @@ class TenantScope:
         self.audit = AuditRepository(conn, tenant_id)
         self.deleted = DeletedObjectRepository(conn, tenant_id)
         self.policies = PolicyRepository(conn, tenant_id)
+        self.outbox = OutboxRepository(conn, tenant_id)
         self.mailbox = MailboxRepository(conn, tenant_id)
 
 
