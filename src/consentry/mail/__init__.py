@@ -4,20 +4,9 @@ transaction as the event that caused them, and delivered later (see :mod:`consen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class OutgoingMail:
-    """One message to one recipient. ``event_key`` names the event and the recipient (for example
-    ``request/{id}/created/reviewer/{user id}``): the outbox keeps one message per key, ever."""
-
-    event_key: str
-    recipient: str
-    subject: str
-    text: str
-    html: str
+from consentry.domain.mail import OutgoingMail
 
 
 class Mailer(Protocol):

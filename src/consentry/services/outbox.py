@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from consentry.domain.ids import new_guid
-from consentry.mail import OutgoingMail
+from consentry.domain.mail import OutgoingMail
 from consentry.store.uow import TenantScope
 
 MESSAGE_ID_DOMAIN = "consentry.invalid"

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
 
-from consentry.mail import OutgoingMail
+from consentry.domain.mail import OutgoingMail
 from consentry.store.tables import outbox
 
 
