@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,7 +23,18 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     public_url: str | None = None
+    # Mail (see consentry.mail.smtp for the URL forms): without smtp_url, mail stays in the outbox.
     smtp_url: str | None = None
+    smtp_from: str = "Consentry <no-reply@localhost>"
+    smtp_ca_file: Path | None = None  # trust only this CA for SMTP TLS (default: the system's trust store)
+    smtp_timeout: float = Field(default=30.0, gt=0)  # seconds, per SMTP connection and command
+    # Background jobs (request expiry and reminders, then mail delivery), every job_interval seconds in each
+    # server process (0: not in the server; run `consentry jobs run-once` from a scheduler instead).
+    job_interval: float = Field(default=60.0, ge=0)
+    mail_batch: int = Field(default=50, ge=1)  # messages leased per claim
+    mail_lease: int = Field(default=300, ge=1)  # seconds a claimed message is reserved for its sender (≥ 8 timeouts)
+    mail_retry_base: int = Field(default=30, ge=1)  # seconds before the first retry; doubles per failure
+    mail_retry_max: int = Field(default=3600, ge=1)  # the longest wait between two attempts
     workers: int = 1
     demo: bool = False
     key_encryption_key: str | None = None
@@ -41,6 +53,15 @@ class Settings(BaseSettings):
     directory_cache_recheck_ms: int = 1000
     log_level: str = "info"
     log_json: bool = True
+
+    @field_validator("mail_lease")
+    @classmethod
+    def _lease_outlasts_sends(cls, lease: int, info: ValidationInfo) -> int:
+        """A sender stops starting sends four SMTP timeouts before its lease ends (services.outbox)."""
+        timeout = info.data.get("smtp_timeout")
+        if timeout is not None and lease < 8 * timeout:
+            raise ValueError(f"must be at least 8 × CONSENTRY_SMTP_TIMEOUT ({8 * timeout:g} seconds)")
+        return lease
 
     @property
     def database_url(self) -> str:

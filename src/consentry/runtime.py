@@ -1,4 +1,4 @@
-"""The one place that wires concrete parts together: engine, clock, key-encryption key, keyring.
+"""The one place that wires concrete parts together: engine, clock, key-encryption key, keyring, mailer.
 
 ``build(settings)`` is called by the web app, the CLI and the tests alike; ``prepare(runtime)`` brings
 the database schema up to date and makes sure a signing key exists.
@@ -17,6 +17,8 @@ from sqlalchemy import Engine
 
 from consentry.config import Settings
 from consentry.domain.clock import Clock, SystemClock
+from consentry.mail import Mailer
+from consentry.mail.smtp import SmtpMailer
 from consentry.protocol.keys import Keyring
 from consentry.services import keys as key_service
 from consentry.services.context import ServiceContext
@@ -33,6 +35,7 @@ class Runtime:
     ctx: ServiceContext
     kek: str
     keyring: Keyring
+    mailer: Mailer | None = None  # None without CONSENTRY_SMTP_URL: mail waits in the outbox (portal "Outbox")
 
     @property
     def base_url(self) -> str:
@@ -72,13 +75,23 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=level, format="%(message)s")
 
 
+def build_mailer(settings: Settings, clock: Clock | None = None) -> Mailer | None:
+    """The SMTP mailer for ``CONSENTRY_SMTP_URL``, or None when it is not set; an unusable URL, sender or CA
+    file raises ConsentryError (invalid value) here, at start-up."""
+    if not settings.smtp_url:
+        return None
+    return SmtpMailer.from_url(settings.smtp_url, settings.smtp_from, ca_file=settings.smtp_ca_file,
+                               timeout=settings.smtp_timeout, clock=clock)
+
+
 def build(settings: Settings, clock: Clock | None = None) -> Runtime:
-    engine = make_engine(settings.database_url)
     clock = clock or SystemClock()
+    mailer = build_mailer(settings, clock)
+    engine = make_engine(settings.database_url)
     ctx = ServiceContext(UnitOfWork(engine), clock, settings)
     kek = key_encryption_key(settings)
     keyring = Keyring(lambda now: key_service.load_keys(ctx, now, kek))
-    return Runtime(settings, engine, clock, ctx, kek, keyring)
+    return Runtime(settings, engine, clock, ctx, kek, keyring, mailer)
 
 
 def prepare(runtime: Runtime) -> None:

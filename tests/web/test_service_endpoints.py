@@ -38,7 +38,12 @@ def test_metrics_are_prometheus_text_with_request_counts(server: RunningServer, 
     assert 'route="healthz"' in response.text
 
 
-@pytest.mark.parametrize("path", ["/definitely/not/here", "/common/oauth2/v2.0/nothing", "/favicon.ico",
+def test_favicon_is_an_empty_answer_not_an_error_page(http: httpx.Client) -> None:
+    response = http.get("/favicon.ico")
+    assert response.status_code == 204 and response.content == b""
+
+
+@pytest.mark.parametrize("path", ["/definitely/not/here", "/common/oauth2/v2.0/nothing", "/favicon.icon",
                                   "/common/v2.0/.well-known/nothing", "/%00", "/static/../../etc/passwd"])
 def test_unknown_path_is_an_html_404_page(server: RunningServer, http: httpx.Client, path: str) -> None:
     response = http.get(path)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import typer
 
 from consentry import runtime, tls
-from consentry.cli import consent
+from consentry.cli import consent, jobs
 from consentry.cli._common import (
     AsJson,
     DataDir,
@@ -67,6 +67,7 @@ for _group, _name in ((tenant_cli, "tenant"), (user_cli, "user"), (role_cli, "ro
 apps_cli.add_typer(secret_cli, name="secret")
 apps_cli.add_typer(cert_cli, name="cert")
 app.add_typer(consent.consent_cli, name="consent")
+app.add_typer(jobs.jobs_cli, name="jobs")
 
 Audience = Annotated[str, typer.Option("--audience", help="AzureADMyOrg or AzureADMultipleOrgs.")]
 WebRedirects = Annotated[list[str] | None, typer.Option(

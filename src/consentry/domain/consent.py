@@ -28,7 +28,8 @@ scopes_missing           the user's policies cover everything missing           
 consent_forced           as ``scopes_missing``, because of ``prompt=consent``    consent page
 ======================== ======================================================= =====================
 
-"Need admin approval" becomes "Approval required" when the tenant's admin consent request workflow is on.
+"Need admin approval" becomes "Approval required" (AADSTS90095) when the tenant's admin consent request
+workflow is on; the reason stays the check's.
 
 A request is *risky* (a deterministic stand-in for Entra's risk signal, spec §6.5) when all of these hold:
 the client is registered in another tenant (not Microsoft's, not this one), its publisher is not
@@ -54,6 +55,7 @@ from consentry.domain.consent_policy import (
 from consentry.errors import (
     ADMIN_CONSENT_REQUIRED,
     APP_DISABLED,
+    APPROVAL_REQUIRED,
     NOT_AUTHORIZED_TO_GRANT,
     RISKY_APP_ADMIN_CONSENT_REQUIRED,
     USER_NOT_ASSIGNED,
@@ -71,6 +73,7 @@ ISSUE = "issue"
 CONSENT = "consent"
 ADMIN_CONSENT = "admin_consent"
 NEED_APPROVAL = "need_admin_approval"
+APPROVAL_REQUIRED_STEP = "approval_required"
 BLOCKED = "blocked"
 
 
@@ -112,11 +115,12 @@ class ConsentSubject:
     now: datetime
     prompt: str | None = None
     admin_flow: bool = False
+    request_workflow: bool = False  # the admin consent request workflow is on
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    step: str  # ISSUE, CONSENT, ADMIN_CONSENT, NEED_APPROVAL or BLOCKED
+    step: str  # ISSUE, CONSENT, ADMIN_CONSENT, NEED_APPROVAL, APPROVAL_REQUIRED_STEP or BLOCKED
     reason: str
     permissions: tuple[Permission, ...] = ()  # what the page shows and Accept grants
     error: CatalogEntry | None = None  # BLOCKED: the error; NEED_APPROVAL: the variant of the page
@@ -154,8 +158,12 @@ def _to_show(subject: ConsentSubject) -> tuple[Permission, ...]:
 
 def _need_approval(reason: str, subject: ConsentSubject, error: CatalogEntry = ADMIN_CONSENT_REQUIRED,
                    not_covered: Sequence[Permission] = ()) -> Decision:
-    return Decision(NEED_APPROVAL, reason, _to_show(subject) or subject.requested, error,
-                    risky=error is RISKY_APP_ADMIN_CONSENT_REQUIRED, uncovered=tuple(not_covered))
+    risky = error is RISKY_APP_ADMIN_CONSENT_REQUIRED
+    if subject.request_workflow:
+        return Decision(APPROVAL_REQUIRED_STEP, reason, _to_show(subject) or subject.requested, APPROVAL_REQUIRED,
+                        risky=risky, uncovered=tuple(not_covered))
+    return Decision(NEED_APPROVAL, reason, _to_show(subject) or subject.requested, error, risky=risky,
+                    uncovered=tuple(not_covered))
 
 
 # --- the checks, in order -------------------------------------------------------------------------

@@ -9,15 +9,31 @@ started it; every step re-reads the directory, so nothing the browser sends deci
                                  ── Cancel ──▶ access_denied, error_subcode=cancel, AADSTS65004
         "Need admin approval"    ── "Have an admin account?" ──▶ sign-in ──▶ admin consent page
                                  ── "Return to the application" ──▶ access_denied, cancel, AADSTS90094
+        "Approval required"      ── "Request approval" (justification) ──▶ "Request sent" ── "Back to app"
+                                    ──▶ access_denied, cancel, AADSTS90095   (the workflow is on)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from consentry.domain.consent import ADMIN_CONSENT, BLOCKED, CONSENT, NEED_APPROVAL, Permission
+from consentry.domain.consent import (
+    ADMIN_CONSENT,
+    APPROVAL_REQUIRED_STEP,
+    BLOCKED,
+    CONSENT,
+    NEED_APPROVAL,
+    Permission,
+)
+from consentry.domain.consent_requests import UserConsentRequest
 from consentry.domain.directory import User
-from consentry.errors import ADMIN_CONSENT_REQUIRED, FLOW_EXPIRED, USER_DECLINED, ConsentryError
+from consentry.errors import (
+    ADMIN_CONSENT_REQUIRED,
+    APPROVAL_REQUIRED,
+    FLOW_EXPIRED,
+    USER_DECLINED,
+    ConsentryError,
+)
 from consentry.protocol import authorize
 from consentry.protocol.authorize import (
     CONSENT_INTERACTION,
@@ -28,7 +44,7 @@ from consentry.protocol.authorize import (
     SignIn,
     ToClient,
 )
-from consentry.services import consent, tokens
+from consentry.services import consent, consent_requests, tokens
 from consentry.services.consent import ConsentQuery, Evaluation, Granted
 from consentry.services.context import Actor, ServiceContext
 from consentry.services.credentials import digest
@@ -71,6 +87,7 @@ class ConsentView:
     org_checkbox: bool
     risky: bool
     redirect_trusted: bool
+    pending: UserConsentRequest | None = None  # "Approval required": the user's request in progress
 
 
 def query_for(req: AuthorizeRequest, user: User) -> ConsentQuery:
@@ -103,7 +120,11 @@ def _groups(permissions: tuple[Permission, ...], admin_texts: bool) -> tuple[Res
     return tuple(ResourceGroup(name, tuple(lines)) for name, lines in grouped.items())
 
 
-def _view(interaction: str, req: AuthorizeRequest, evaluation: Evaluation) -> ConsentView:
+SHOWN = (CONSENT, ADMIN_CONSENT, NEED_APPROVAL, APPROVAL_REQUIRED_STEP)
+
+
+def _view(interaction: str, req: AuthorizeRequest, evaluation: Evaluation,
+          pending: UserConsentRequest | None = None) -> ConsentView:
     decision = evaluation.decision
     app = evaluation.client.app
     publisher = app.verified_publisher.get("displayName") or app.publisher_name or "Unverified"
@@ -117,7 +138,15 @@ def _view(interaction: str, req: AuthorizeRequest, evaluation: Evaluation) -> Co
         verified=app.verified or app.tenant_id is None, microsoft=app.tenant_id is None, homepage=app.homepage_url,
         user=evaluation.user, tenant_name=evaluation.tenant.display_name,
         groups=_groups(decision.permissions, admin_texts=req.admin_flow),
-        org_checkbox=decision.org_checkbox, risky=decision.risky, redirect_trusted=req.redirect_trusted)
+        org_checkbox=decision.org_checkbox, risky=decision.risky, redirect_trusted=req.redirect_trusted,
+        pending=pending)
+
+
+def _pending(ctx: ServiceContext, req: AuthorizeRequest, evaluation: Evaluation) -> UserConsentRequest | None:
+    if evaluation.decision.step != APPROVAL_REQUIRED_STEP:
+        return None
+    return consent_requests.find_in_progress(ctx, evaluation.tenant.id, evaluation.client.app_id,
+                                             evaluation.user.id, consent_requests.consent_type_for(req.scope))
 
 
 def view(ctx: ServiceContext, interaction: str, session: Session | None, segment: str,
@@ -127,8 +156,8 @@ def view(ctx: ServiceContext, interaction: str, session: Session | None, segment
     req = _load(ctx, interaction, session, segment)
     assert session is not None
     evaluation = consent.evaluate(ctx, query_for(req, session.user))
-    if evaluation.decision.step in (CONSENT, ADMIN_CONSENT, NEED_APPROVAL):
-        return _view(interaction, req, evaluation)
+    if evaluation.decision.step in SHOWN:
+        return _view(interaction, req, evaluation, _pending(ctx, req, evaluation))
     tokens.finish_interaction(ctx, interaction)
     return authorize.complete(ctx, req, session, ids)
 
@@ -147,7 +176,7 @@ def submit(ctx: ServiceContext, interaction: str, session: Session | None, segme
     granted = consent.accept(ctx, query_for(req, user), digest(interaction), actor,
                              on_behalf_of_org=on_behalf_of_org)
     decision = granted.evaluation.decision
-    if decision.step == BLOCKED or decision.step == NEED_APPROVAL:
+    if decision.step in (BLOCKED, NEED_APPROVAL, APPROVAL_REQUIRED_STEP):
         # The directory changed between the page and the click: show what applies now.
         return authorize.complete(ctx, req, session, ids)
     if req.flow == ADMIN_CONSENT_FLOW or not req.redirect_trusted:
@@ -179,9 +208,28 @@ def switch_to_admin(ctx: ServiceContext, interaction: str, session: Session | No
 
 def return_to_app(ctx: ServiceContext, interaction: str, session: Session | None, segment: str,
                   ids: tuple[str, str]) -> Outcome:
-    """"Return to the application without granting consent": the client learns that admin approval is
-    needed (``access_denied``, ``error_subcode=cancel``, AADSTS90094)."""
+    """"Return to the application without granting consent" (and "Back to app" after a request): the client
+    learns that admin approval is needed (``access_denied``, ``error_subcode=cancel``, AADSTS90094 — or
+    AADSTS90095 when the request workflow is on)."""
     req = _load(ctx, interaction, session, segment)
+    assert session is not None
+    step = consent.evaluate(ctx, query_for(req, session.user)).decision.step
     tokens.finish_interaction(ctx, interaction)
-    return authorize.fail(ctx, req, ConsentryError(ADMIN_CONSENT_REQUIRED), ids, subcode="cancel")
+    error = APPROVAL_REQUIRED if step == APPROVAL_REQUIRED_STEP else ADMIN_CONSENT_REQUIRED
+    return authorize.fail(ctx, req, ConsentryError(error), ids, subcode="cancel")
+
+
+def request_approval(ctx: ServiceContext, interaction: str, session: Session | None, segment: str,
+                     justification: str, ip_address: str | None) -> ConsentView:
+    """"Request approval" on the "Approval required" page: the user's request (or the one she already has in
+    progress) — the "Request sent" page shows it."""
+    req = _load(ctx, interaction, session, segment)
+    assert session is not None
+    evaluation = consent.evaluate(ctx, query_for(req, session.user))
+    if evaluation.decision.step != APPROVAL_REQUIRED_STEP:
+        raise ConsentryError(FLOW_EXPIRED)
+    user = session.user
+    request = consent_requests.submit_request(ctx, user.tenant_id, req.client_id, user.id, req.scope, justification,
+                                              Actor("user", user.id, user.user_principal_name, ip_address))
+    return _view(interaction, req, evaluation, request)
 

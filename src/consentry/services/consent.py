@@ -58,6 +58,8 @@ from consentry.services.context import Actor, ServiceContext
 from consentry.services.directory import get_tenant, role_template_ids_of
 from consentry.services.grants import drop_grant, ensure_assignment, merge_grant
 from consentry.services.policies import ConsentSettings, consent_settings, read_consent_settings
+from consentry.services.request_outcomes import complete_for_app
+from consentry.services.request_policy import read_request_policy
 from consentry.store.uow import TenantScope, Transaction
 
 
@@ -225,7 +227,8 @@ def _evaluate_in(tx: Transaction, query: ConsentQuery, now: datetime,
         user_assigned=client.sp is not None and is_assigned(scope, user, client.sp),
         requested=tuple(requested), missing=tuple(missing), self_policies=settings.self_policies,
         all_policies=settings.role_policies(roles), block_risky_apps=settings.block_user_consent_for_risky_apps,
-        now=now, prompt=query.prompt, admin_flow=query.admin_flow)
+        now=now, prompt=query.prompt, admin_flow=query.admin_flow,
+        request_workflow=read_request_policy(scope).is_enabled)
     return Evaluation(decide(subject), tenant, client, user)
 
 
@@ -265,6 +268,9 @@ def accept(ctx: ServiceContext, query: ConsentQuery, interaction_hash: str, acto
             return Granted(evaluation, (), False)
         tenant_wide = decision.step == ADMIN_CONSENT or (on_behalf_of_org and decision.org_checkbox)
         _write_consent(tx, now, actor, evaluation, decision, tenant_wide)
+        if tenant_wide:
+            complete_for_app(tx, evaluation.tenant.id, evaluation.client.app_id, evaluation.user.id, now, actor,
+                             base_url=ctx.settings.base_url)
         return Granted(evaluation, decision.permissions, tenant_wide)
 
 
@@ -366,4 +372,6 @@ def grant_admin_consent_for_tenant(ctx: ServiceContext, tenant_id: str, app_id: 
             raise ConsentryError(decision.error or NOT_AUTHORIZED_TO_GRANT, app_name=evaluation.client.display_name,
                                  app_id=app_id)
         _write_consent(tx, now, actor, evaluation, decision, tenant_wide=True, replace=True)
+        complete_for_app(tx, tenant_id, evaluation.client.app_id, admin_id, now, actor,
+                         base_url=ctx.settings.base_url)
         return Granted(evaluation, decision.permissions, True)

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, func, select
 
 from consentry.store.apps import ApplicationCatalog, AppRepository
 from consentry.store.audit import DIRECTORY_CHANGED, AuditRepository
+from consentry.store.consent_requests import ConsentRequestRepository
 from consentry.store.database import READ_ONLY
 from consentry.store.deleted import DeletedObjectRepository
 from consentry.store.directory import DirectoryRepository, TenantRegistry
 from consentry.store.grants import GrantRepository
 from consentry.store.keys import KeyRepository
 from consentry.store.mailbox import MailboxRepository
-from consentry.store.outbox import OutboxRepository
+from consentry.store.outbox import OutboxMessage, OutboxRepository, claim_due
 from consentry.store.policies import PolicyRepository
 from consentry.store.tables import directory_version
 from consentry.store.tokens import TokenStore
@@ -41,6 +43,7 @@ class TenantScope:
         self.policies = PolicyRepository(conn, tenant_id)
         self.outbox = OutboxRepository(conn, tenant_id)
         self.mailbox = MailboxRepository(conn, tenant_id)
+        self.requests = ConsentRequestRepository(conn, tenant_id)
 
 
 class Transaction:
@@ -65,6 +68,11 @@ class Transaction:
         takes a transaction-scoped advisory lock."""
         if self.conn.dialect.name == "postgresql":
             self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+    def claim_due_mail(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
+        """Lease due outbox messages of every tenant for delivery (see :func:`consentry.store.outbox.claim_due`);
+        the outcome of each is then recorded through its own tenant's ``outbox``."""
+        return claim_due(self.conn, now, limit, lease)
 
     def add_sign_ins(self, rows: list[dict[str, object]]) -> None:
         """Sign-in log rows of any tenants, written in one statement."""

@@ -91,6 +91,11 @@ def _server_error(request: Request, exc: Exception) -> Response:
     return pages.error_page(request, ConsentryError(SERVER_ERROR))
 
 
+async def favicon(request: Request) -> Response:
+    """Browsers ask for it on every page; answer with an empty icon rather than an error page."""
+    return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "alive"})
 
@@ -111,6 +116,7 @@ def routes(runtime: Runtime) -> list[Route | Mount]:
     t = "/{tenant}"
     return [
         *portal.routes(),  # first: "/portal/consent" is the portal's, not the consent page of a tenant "portal"
+        Route("/favicon.ico", favicon, name="favicon"),
         Route("/healthz", healthz, name="healthz"),
         Route("/readyz", readyz, name="readyz"),
         Route("/metrics", metrics_endpoint, name="metrics"),
@@ -138,6 +144,7 @@ def routes(runtime: Runtime) -> list[Route | Mount]:
         Route(t + "/v2.0/adminconsent", consent.admin_consent_endpoint, name="adminconsent", methods=["GET"]),
         Route(t + "/consent", consent.consent_page, name="consent_page", methods=["GET"]),
         Route(t + "/consent", consent.consent_submit, name="consent_submit", methods=["POST"]),
+        Route(t + "/consent/request", consent.consent_request_submit, name="consent_request", methods=["POST"]),
         Route(t + "/consent/admin", consent.consent_switch, name="consent_switch", methods=["GET"]),
         Route(t + "/consent/return", consent.consent_return, name="consent_return", methods=["GET"]),
         Route("/consent/{app_id}", consent.consent_short_link, name="consent_short_link", methods=["GET"]),
@@ -153,7 +160,8 @@ HOUSEKEEPING_INTERVAL = 600.0
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Housekeeping while serving; on shutdown, write the buffered sign-in log."""
+    """Housekeeping and the minute jobs (request expiry and reminders, mail delivery) while serving; on
+    shutdown, write the buffered sign-in log. Every process runs them: they are safe side by side."""
     runtime: Runtime = app.state.runtime
 
     async def housekeeping() -> None:
@@ -164,11 +172,22 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             except Exception:
                 log.exception("housekeeping failed")
 
-    task = asyncio.create_task(housekeeping())
+    async def scheduled_jobs(interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await run_in_threadpool(jobs.run_scheduled, runtime.ctx, runtime.mailer)
+            except Exception:
+                log.exception("jobs failed")
+
+    tasks = [asyncio.create_task(housekeeping())]
+    if runtime.settings.job_interval > 0:
+        tasks.append(asyncio.create_task(scheduled_jobs(runtime.settings.job_interval)))
     try:
         yield
     finally:
-        task.cancel()
+        for task in tasks:
+            task.cancel()
         await run_in_threadpool(runtime.ctx.sign_ins.flush)
 
 

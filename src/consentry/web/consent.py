@@ -11,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from consentry.domain.consent import NEED_APPROVAL
+from consentry.domain.consent import APPROVAL_REQUIRED_STEP, NEED_APPROVAL
 from consentry.domain.ids import is_guid
-from consentry.errors import CLIENT_NOT_FOUND, ConsentryError
+from consentry.errors import CLIENT_NOT_FOUND, INVALID_VALUE, ConsentryError
 from consentry.protocol import adminconsent, consent_flow
 from consentry.web.http import client_ip, ensure_csrf, protocol_request, read_form, request_ids, runtime_of
 from consentry.web.pages import current_session, error_page, render, render_outcome
@@ -34,12 +34,47 @@ async def consent_page(request: Request) -> Response:
         return error_page(request, exc)
     if not isinstance(shown, consent_flow.ConsentView):
         return render_outcome(request, shown)
+    return _render_view(request, shown)
+
+
+def _render_view(request: Request, shown: consent_flow.ConsentView, status: int = 200, **extra: object) -> Response:
     base = f"/{quote(_segment(request))}/consent"
+    links = {"switch_url": f"{base}/admin?interaction={quote(shown.interaction)}",
+             "return_url": f"{base}/return?interaction={quote(shown.interaction)}"}
     if shown.step == NEED_APPROVAL:
-        return render(request, "need_admin_approval.html", view=shown,
-                      switch_url=f"{base}/admin?interaction={quote(interaction)}",
-                      return_url=f"{base}/return?interaction={quote(interaction)}")
-    return render(request, "consent.html", view=shown, action=base)
+        return render(request, "need_admin_approval.html", status=status, view=shown, **links)
+    if shown.step == APPROVAL_REQUIRED_STEP:
+        return render(request, "approval_required.html", status=status, view=shown, request_action=f"{base}/request",
+                      **links, **extra)
+    return render(request, "consent.html", status=status, view=shown, action=base)
+
+
+async def consent_request_submit(request: Request) -> Response:
+    """"Request approval" on the "Approval required" page, then "Request sent"."""
+    rt = runtime_of(request)
+    try:
+        form = await read_form(request)
+        ensure_csrf(request, form)
+    except ConsentryError as exc:
+        return error_page(request, exc)
+    session = await run_in_threadpool(current_session, request)
+    interaction, justification = form.get("interaction", ""), form.get("justification", "")
+    try:
+        sent = await run_in_threadpool(consent_flow.request_approval, rt.ctx, interaction, session,
+                                       _segment(request), justification, client_ip(request))
+    except ConsentryError as exc:
+        if exc.entry is not INVALID_VALUE:
+            return error_page(request, exc)
+        try:
+            shown = await run_in_threadpool(consent_flow.view, rt.ctx, interaction, session, _segment(request),
+                                            request_ids(request))
+        except ConsentryError as again:
+            return error_page(request, again)
+        if not isinstance(shown, consent_flow.ConsentView):
+            return render_outcome(request, shown)
+        return _render_view(request, shown, status=400, error=exc.message, justification=justification[:1000])
+    base = f"/{quote(_segment(request))}/consent"
+    return render(request, "request_sent.html", view=sent, return_url=f"{base}/return?interaction={quote(interaction)}")
 
 
 async def consent_submit(request: Request) -> Response:
