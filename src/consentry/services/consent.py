@@ -41,6 +41,7 @@ from consentry.domain.grants import ALL_PRINCIPALS, OAuth2PermissionGrant, grant
 from consentry.domain.ids import NIL_GUID
 from consentry.domain.scopes import OIDC_SCOPES, ScopeRequest, parse_scope
 from consentry.errors import (
+    APP_DISABLED,
     FLOW_EXPIRED,
     NOT_AUTHORIZED_TO_GRANT,
     RESOURCE_NOT_SUBSCRIBED,
@@ -357,21 +358,30 @@ def resource_identifiers(ctx: ServiceContext, tenant_id: str, permissions: tuple
 
 
 
+def grant_tenant_wide_in(tx: Transaction, query: ConsentQuery, now: datetime, actor: Actor, *,
+                         replace: bool = False) -> Granted:
+    """Tenant-wide admin consent as ``query``'s administrator, inside the caller's transaction (which holds the
+    consent lock for the client): refused (AADSTS7000112 for a disabled app, else AADSTS90093) unless the
+    administrator may grant all of it; merged into the tenant-wide grants, or replacing them."""
+    evaluation = _evaluate_in(tx, query, now, read_consent_settings)
+    decision = evaluation.decision
+    if decision.step != ADMIN_CONSENT:
+        error = APP_DISABLED if decision.error is APP_DISABLED else NOT_AUTHORIZED_TO_GRANT
+        raise ConsentryError(error, app_name=evaluation.client.display_name, app_id=query.client_app_id)
+    _write_consent(tx, now, actor, evaluation, decision, tenant_wide=True, replace=replace)
+    return Granted(evaluation, decision.permissions, True)
+
+
 def grant_admin_consent_for_tenant(ctx: ServiceContext, tenant_id: str, app_id: str, admin_id: str,
                                    actor: Actor) -> Granted:
     """The portal's "Grant admin consent for {tenant}" (spec §8.3, §13.2): the tenant-wide grant of each
     resource becomes exactly the app's static list, and each application permission of that list is assigned;
-    users' own grants are not touched. Refused (AADSTS90093) unless the administrator's roles cover it all."""
+    users' own grants are not touched. Admin consent requests for the app are completed as approved."""
     now = ctx.clock.now()
-    query = ConsentQuery(tenant_id, app_id, admin_id, "", None, admin_flow=True)
     with ctx.uow.begin() as tx:
         tx.lock(f"consent/{tenant_id}/{app_id.lower()}")
-        evaluation = _evaluate_in(tx, query, now, read_consent_settings)
-        decision = evaluation.decision
-        if decision.step != ADMIN_CONSENT:
-            raise ConsentryError(decision.error or NOT_AUTHORIZED_TO_GRANT, app_name=evaluation.client.display_name,
-                                 app_id=app_id)
-        _write_consent(tx, now, actor, evaluation, decision, tenant_wide=True, replace=True)
-        complete_for_app(tx, tenant_id, evaluation.client.app_id, admin_id, now, actor,
+        granted = grant_tenant_wide_in(tx, ConsentQuery(tenant_id, app_id, admin_id, "", None, admin_flow=True), now,
+                                       actor, replace=True)
+        complete_for_app(tx, tenant_id, granted.evaluation.client.app_id, admin_id, now, actor,
                          base_url=ctx.settings.base_url)
-        return Granted(evaluation, decision.permissions, True)
+        return granted

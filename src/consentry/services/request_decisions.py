@@ -15,7 +15,6 @@ import dataclasses
 from datetime import datetime
 
 from consentry.domain.apps import ServicePrincipal
-from consentry.domain.consent import ADMIN_CONSENT
 from consentry.domain.consent_requests import (
     APPROVED,
     BLOCKED,
@@ -27,18 +26,15 @@ from consentry.domain.consent_requests import (
 )
 from consentry.domain.directory import User
 from consentry.errors import (
-    APP_DISABLED,
     GRAPH_FORBIDDEN,
     GRAPH_NOT_FOUND,
     INVALID_VALUE,
-    NOT_AUTHORIZED_TO_GRANT,
     ConsentryError,
 )
 from consentry.services import audit, consent
 from consentry.services.apps import find_application_anywhere, service_principal_for
 from consentry.services.audit import Target
 from consentry.services.context import Actor, ServiceContext
-from consentry.services.policies import read_consent_settings
 from consentry.services.request_outcomes import APPROVAL_JUSTIFICATION, aggregate_lock_key, close_aggregates
 from consentry.store.uow import TenantScope, Transaction
 
@@ -95,12 +91,7 @@ def approve_request(ctx: ServiceContext, tenant_id: str, app_request_id: str, re
         reviewer = _reviewer(scope, aggregate, reviewer_user_id, now)
         wanted = " ".join(aggregate.pending_scopes) if aggregate.consent_type == DYNAMIC else ""
         query = consent.ConsentQuery(tenant_id, aggregate.app_id, reviewer.id, wanted, None, admin_flow=True)
-        evaluation = consent._evaluate_in(tx, query, now, read_consent_settings)
-        decision = evaluation.decision
-        if decision.step != ADMIN_CONSENT:
-            error = APP_DISABLED if decision.error is APP_DISABLED else NOT_AUTHORIZED_TO_GRANT
-            raise ConsentryError(error, app_id=aggregate.app_id, app_name=evaluation.client.display_name)
-        consent._write_consent(tx, now, actor, evaluation, decision, tenant_wide=True)
+        consent.grant_tenant_wide_in(tx, query, now, actor)
         return close_aggregates(tx, tenant_id, [aggregate], APPROVED, reviewer, note, now, actor,
                                 base_url=ctx.settings.base_url)
 

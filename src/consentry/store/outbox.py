@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -106,15 +108,15 @@ class OutboxRepository:
         self.tenant_id = tenant_id
 
     def add(self, mail: OutgoingMail, *, message_id: str, mail_id: str, now: datetime) -> bool:
-        """Queue a message unless one with the same event key exists (then False)."""
-        exists = self.conn.execute(select(outbox.c.id).where(outbox.c.event_key == mail.event_key)).first()
-        if exists is not None:
-            return False
-        self.conn.execute(insert(outbox).values(
-            id=mail_id, tenant_id=self.tenant_id, event_key=mail.event_key, message_id=message_id,
-            recipient=mail.recipient, subject=mail.subject, body_text=mail.text, body_html=mail.html,
-            created_at=now, attempts=0, next_attempt_at=now, lease_until=None, sent_at=None, last_error=None))
-        return True
+        """Queue a message unless one with the same event key exists (then False) — also when another
+        transaction queues the same key at the same moment (``ON CONFLICT DO NOTHING``)."""
+        values = dict(id=mail_id, tenant_id=self.tenant_id, event_key=mail.event_key, message_id=message_id,
+                      recipient=mail.recipient, subject=mail.subject, body_text=mail.text, body_html=mail.html,
+                      created_at=now, attempts=0, next_attempt_at=now, lease_until=None, sent_at=None,
+                      last_error=None)
+        dialect_insert = postgresql_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        statement = dialect_insert(outbox).values(**values).on_conflict_do_nothing(index_elements=["event_key"])
+        return bool(self.conn.execute(statement).rowcount)
 
     def find(self, mail_id: str) -> OutboxMessage | None:
         row = self.conn.execute(select(outbox).where(outbox.c.tenant_id == self.tenant_id,

@@ -7,8 +7,9 @@ sign-in name) are methods named for what they do on :class:`Transaction` itself.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, func, select
@@ -83,12 +84,15 @@ class UnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.on_directory_change: list[Callable[[], None]] = []
+        # SQLite has one writer at a time, and its busy handler is not fair: under many writing threads one
+        # can wait past the busy timeout. Queueing this process's writers here first makes them take turns.
+        self._writers = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @contextmanager
     def begin(self) -> Iterator[Transaction]:
         """A read-write transaction, committed when the block ends without an exception. When it changed
         the directory, the ``on_directory_change`` callbacks run after the commit."""
-        with self.engine.connect() as conn:
+        with self._writers or nullcontext(), self.engine.connect() as conn:
             try:
                 with conn.begin():
                     yield Transaction(conn)
