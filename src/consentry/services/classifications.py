@@ -8,12 +8,11 @@ table does not list them).
 
 from __future__ import annotations
 
-import base64
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from consentry.domain.apps import ServicePrincipal
+from consentry.domain.ids import opaque_id
 from consentry.errors import CONFLICT, GRAPH_NOT_FOUND, INVALID_VALUE, ConsentryError
 from consentry.services import audit, authz
 from consentry.services.audit import Target
@@ -103,4 +102,4 @@ def remove_classification(ctx: ServiceContext, tenant_id: str, sp_id: str, class
 
 def _classification_id() -> str:
     """Entra's classification ids are short opaque base64url strings (``2G3-4TG6YU2J54hjnaRoPQE``)."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(17)).decode().rstrip("=")
+    return opaque_id(17)

@@ -4,8 +4,6 @@ through Graph, the portal or the CLI. Consent flows write the same rows through 
 
 from __future__ import annotations
 
-import base64
-import secrets
 from dataclasses import replace as replace_fields
 from datetime import datetime
 
@@ -22,7 +20,7 @@ from consentry.domain.grants import (
     merge_scope,
     split_scope,
 )
-from consentry.domain.ids import NIL_GUID
+from consentry.domain.ids import NIL_GUID, opaque_id
 from consentry.domain.odata import ODataQuery
 from consentry.errors import CONFLICT, GRAPH_NOT_FOUND, INVALID_VALUE, NOT_FOUND, ConsentryError
 from consentry.services import audit
@@ -122,7 +120,7 @@ def _referenced_service_principal(scope: TenantScope, id_or_app_id: str) -> Serv
 
 def _grant_id() -> str:
     """Entra's grant and assignment ids are opaque base64url strings of 24 bytes."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(24)).decode()
+    return opaque_id(24)
 
 
 def _audit_grant(scope: TenantScope, now: object, actor: Actor, activity: str, operation: str,
