@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from consentry.web.portal import consent_settings, enterprise_apps, groups, logs, overview, registrations, users
+from consentry.web.portal import (
+    consent_requests,
+    consent_settings,
+    enterprise_apps,
+    groups,
+    logs,
+    outbox,
+    overview,
+    registrations,
+    users,
+)
 
 
 def routes() -> list[Route]:
@@ -13,8 +23,10 @@ def routes() -> list[Route]:
         *overview.routes(),
         *enterprise_apps.routes(),
         *consent_settings.routes(),
+        *consent_requests.routes(),
         *registrations.routes(),
         *users.routes(),
         *groups.routes(),
         *logs.routes(),
+        *outbox.routes(),
     ]
