@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import typer
 
 from consentry import runtime, tls
-from consentry.cli import consent, jobs
+from consentry.cli import consent, jobs, requests
 from consentry.cli._common import (
     AsJson,
     DataDir,
@@ -68,6 +68,7 @@ apps_cli.add_typer(secret_cli, name="secret")
 apps_cli.add_typer(cert_cli, name="cert")
 app.add_typer(consent.consent_cli, name="consent")
 app.add_typer(jobs.jobs_cli, name="jobs")
+app.add_typer(requests.requests_cli, name="requests")
 
 Audience = Annotated[str, typer.Option("--audience", help="AzureADMyOrg or AzureADMultipleOrgs.")]
 WebRedirects = Annotated[list[str] | None, typer.Option(

@@ -30,7 +30,7 @@ from consentry.errors import METHOD_NOT_ALLOWED, NOT_FOUND, SERVER_ERROR, Consen
 from consentry.protocol.token import TokenServer
 from consentry.runtime import Runtime
 from consentry.services import health
-from consentry.web import consent, metrics, oauth, pages, portal
+from consentry.web import consent, consentry_api, metrics, oauth, pages, portal
 from consentry.web.graph.app import GraphBoundary, create_graph_app
 from consentry.web.http import request_ids
 
@@ -152,6 +152,7 @@ def routes(runtime: Runtime) -> list[Route | Mount]:
         Route(t + "/login", pages.sign_in_submit, name="signin_submit", methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         Mount("/v1.0", app=GraphBoundary(create_graph_app(runtime), runtime), name="graph"),
+        Mount(consentry_api.PREFIX, app=consentry_api.mount(runtime), name="consentry_api"),
     ]
 
 

@@ -17,10 +17,12 @@ from consentry.web.graph import directory_objects, groups, openapi, organization
 from consentry.web.graph.applications import router as applications_router
 from consentry.web.graph.audit_logs import router as audit_logs_router
 from consentry.web.graph.common import envelope, error_envelope
+from consentry.web.graph.consent_requests import router as consent_requests_router
 from consentry.web.graph.deleted_items import router as deleted_items_router
 from consentry.web.graph.grants import router as grants_router
 from consentry.web.graph.mailbox import router as mailbox_router
 from consentry.web.graph.policies import router as policies_router
+from consentry.web.graph.request_policy import router as request_policy_router
 from consentry.web.graph.sp_relations import router as sp_relations_router
 
 log = structlog.get_logger("consentry.graph")
@@ -38,6 +40,8 @@ ROUTERS = (
     sp_relations_router,
     mailbox_router,
     policies_router,
+    request_policy_router,
+    consent_requests_router,
 )
 
 
