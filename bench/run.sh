@@ -15,6 +15,12 @@
 #      (ROPC), then wrk (bench/wrk/get_bearer.lua) on the first and a deep page ($skiptoken found by walking the
 #      nextLinks) of /v1.0/servicePrincipals and /v1.0/oauth2PermissionGrants with $top=100, and on
 #      $filter=appId eq '...'; its own table and ratios, added to the JSON as "graph" (bench/graph_load.py).
+#   6. phase consent: for each backend, a database with 100,000 service principals, 1,000,000 grants and 100
+#      permission grant policies and one with 1,000 grants (bench/consent_seed.py, bulk inserts); the consent
+#      decision in-process (bench/consent_bench.py decide: uncached, cold and cached, p50/p99 and decisions/s,
+#      1k vs 1M), then `consentry serve --http --workers 1` on the large one, users signed in once through the
+#      sign-in form, and the whole GET /authorize round trip with their session cookies (consented: 302 with a
+#      code; not: 302 to the consent page); its own table, added to the JSON as "consent".
 #
 # Environment (defaults in brackets):
 #   BENCH_DURATION [10]  seconds per measured run      BENCH_RUNS [3]       runs per configuration (median)
@@ -22,10 +28,15 @@
 #   BENCH_SIGNIN_CONCURRENCY [8]  virtual users of the sign-in load
 #   BENCH_WORKERS ["1 2"]  BENCH_BACKENDS ["sqlite postgresql"]
 #   BENCH_BASELINES ["bare_jwt-w1 bare_jwt-w2 node-oidc-provider"] (also: node-oidc-provider-w2)
-#   BENCH_PHASES ["argon2 baselines cc signin graph"]  any subset
+#   BENCH_PHASES ["argon2 baselines cc signin graph consent"]  any subset
 #   BENCH_GRAPH_SERVICE_PRINCIPALS [100000], BENCH_GRAPH_GRANTS [1000000]  seeded for phase graph
 #   BENCH_GRAPH_CONNECTIONS [4]  wrk -c of phase graph   BENCH_GRAPH_DEPTH [0.9]  the deep page, fraction of pages
 #   BENCH_GRAPH_WALK_BUDGET [60]  seconds, at most, of following nextLinks per collection to reach the deep page
+#   BENCH_CONSENT_SERVICE_PRINCIPALS [100000], BENCH_CONSENT_GRANTS [1000000], BENCH_CONSENT_SMALL_GRANTS [1000],
+#   BENCH_CONSENT_USERS [50000], BENCH_CONSENT_POLICIES [100]  seeded for phase consent
+#   BENCH_CONSENT_SIZES ["small large"]  BENCH_CONSENT_DURATION [BENCH_DURATION]  seconds per decision mode/load run
+#   BENCH_CONSENT_SESSIONS [200]  users signed in for the round trip  BENCH_CONSENT_CONNECTIONS ["1 4"]  its loads
+#   BENCH_CONSENT_PROFILE [0]  1: also cProfile the uncached decision on each backend (first round)
 #   BENCH_PG_ADMIN_URL [postgresql://postgres@127.0.0.1:5432/test]  where CREATE/DROP DATABASE run
 #   BENCH_RESULTS_DIR [bench/results]  BENCH_KEEP_DATA [0]  keep the SQLite data directories
 #   BENCH_QUIET_WAIT [0]  seconds to wait, at most, for other processes to use <= BENCH_QUIET_MAX [15] % CPU
@@ -49,12 +60,22 @@ SIGNIN_CONCURRENCY="${BENCH_SIGNIN_CONCURRENCY:-8}"
 WORKERS_LIST="${BENCH_WORKERS:-1 2}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgresql}"
 BASELINES="${BENCH_BASELINES:-bare_jwt-w1 bare_jwt-w2 node-oidc-provider}"
-PHASES=" ${BENCH_PHASES:-argon2 baselines cc signin graph} "
+PHASES=" ${BENCH_PHASES:-argon2 baselines cc signin graph consent} "
 GRAPH_SPS="${BENCH_GRAPH_SERVICE_PRINCIPALS:-100000}"
 GRAPH_GRANTS="${BENCH_GRAPH_GRANTS:-1000000}"
 GRAPH_CONNECTIONS="${BENCH_GRAPH_CONNECTIONS:-4}"
 GRAPH_DEPTH="${BENCH_GRAPH_DEPTH:-0.9}"
 GRAPH_BUDGET="${BENCH_GRAPH_WALK_BUDGET:-60}"
+CONSENT_SPS="${BENCH_CONSENT_SERVICE_PRINCIPALS:-100000}"
+CONSENT_GRANTS="${BENCH_CONSENT_GRANTS:-1000000}"
+CONSENT_SMALL_GRANTS="${BENCH_CONSENT_SMALL_GRANTS:-1000}"
+CONSENT_USERS="${BENCH_CONSENT_USERS:-50000}"
+CONSENT_POLICIES="${BENCH_CONSENT_POLICIES:-100}"
+CONSENT_SIZES="${BENCH_CONSENT_SIZES:-small large}"
+CONSENT_DURATION="${BENCH_CONSENT_DURATION:-$DURATION}"
+CONSENT_SESSIONS="${BENCH_CONSENT_SESSIONS:-200}"
+CONSENT_CONNECTIONS="${BENCH_CONSENT_CONNECTIONS:-1 4}"
+CONSENT_PROFILE="${BENCH_CONSENT_PROFILE:-0}"
 PG_ADMIN_URL="${BENCH_PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 CONSENTRY="${CONSENTRY:-$ROOT/.venv/bin/consentry}"
@@ -71,13 +92,16 @@ PG_URL="${PG_ADMIN_URL%/*}/$PG_DB"
 PG_GRAPH_DB="${PG_DB}_graph"
 PG_GRAPH_URL="${PG_ADMIN_URL%/*}/$PG_GRAPH_DB"
 GRAPH_RESULTS="$RUN_DIR/graph.jsonl"   # phase graph's wrk JSON lines (bench/graph_load.py report reads them)
+CONSENT_RESULTS="$RUN_DIR/consent.jsonl"  # phase consent's JSON lines (bench/consent_bench.py report reads them)
 
 phase() { [[ "$PHASES" == *" $1 "* ]]; }
 exec 3>&2  # the progress log, also from a trap that fires while a helper's output is redirected
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
 die() { log "ERROR: $*"; exit 1; }
 
-command -v wrk >/dev/null || die "wrk not found (apt-get install -y wrk)"
+if phase baselines || phase cc || phase graph; then  # phases argon2, signin and consent load with Python
+  command -v wrk >/dev/null || die "wrk not found (apt-get install -y wrk)"
+fi
 command -v curl >/dev/null || die "curl not found"
 [ -x "$PYTHON" ] || die "$PYTHON not found (make test-deps: pip install -e '.[test]')"
 [ -x "$CONSENTRY" ] || die "$CONSENTRY not found"
@@ -86,6 +110,7 @@ mkdir -p "$RUN_DIR"
 : >"$RSS"
 : >"$CPU"
 : >"$GRAPH_RESULTS"
+: >"$CONSENT_RESULTS"
 
 # --------------------------------------------------------------------------- processes and cleanup --
 FAILED=0        # set when a step failed but the run went on; the exit status is then 1
@@ -93,6 +118,7 @@ SERVER_PID=""   # the Consentry server being measured
 CHILD_PID=""    # a long-running helper (baseline script, load generator) we wait on
 PG_CREATED=0
 PG_GRAPH_CREATED=0
+PG_CONSENT_DBS=()  # phase consent's databases, dropped at the end
 DATA_DIRS=()
 
 stop_pid() { # pid: TERM, wait up to 5 s, then KILL it and its children
@@ -129,6 +155,10 @@ cleanup() {
     pg "DROP DATABASE IF EXISTS \"$PG_GRAPH_DB\" WITH (FORCE)" && log "dropped database $PG_GRAPH_DB" \
       || log "could not drop database $PG_GRAPH_DB"
   fi
+  local db
+  for db in "${PG_CONSENT_DBS[@]+"${PG_CONSENT_DBS[@]}"}"; do
+    pg "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" && log "dropped database $db" || log "could not drop database $db"
+  done
   if [ "${BENCH_KEEP_DATA:-0}" = 0 ]; then
     for d in "${DATA_DIRS[@]+"${DATA_DIRS[@]}"}"; do rm -rf "$d"; done
   fi
@@ -344,6 +374,53 @@ graph_config() { # backend round: one server on the graph seed of this backend, 
   stop_server
 }
 
+# ---------------------------------------------------------------------------------- phase consent --
+consent_decide() { # backend size round: the decision in-process (uncached, cold, cached), one JSON line per mode
+  local backend="$1" size="$2" round="$3" key="$1-$2"
+  log "== consent decision $key (round $round), in-process"
+  run_child timeout $((4 * CONSENT_DURATION + WARMUP + 300)) "$PYTHON" "$HERE/consent_bench.py" decide \
+    --data-dir "${CONSENT_DATA[$key]}" ${CONSENT_DB[$key]:+--db "${CONSENT_DB[$key]}"} --seed "${CONSENT_SEED[$key]}" \
+    --size "$size" --duration "$CONSENT_DURATION" --warmup "$WARMUP" --round "$round" --random-seed "$round" \
+    --json-file "$CONSENT_RESULTS" >/dev/null 2>>"$RUN_DIR/consent-decide-$key.txt" \
+    || { FAILED=1; log "ERROR: the consent decision of $key failed or answered wrongly (see $RUN_DIR/consent-decide-$key.txt)"; }
+  log "$(tail -n 3 "$RUN_DIR/consent-decide-$key.txt" | sed 's/^consent_bench: //' | tr '\n' ';')"
+}
+
+consent_round_trip() { # backend round: a server on the large seed; sessions once; the /authorize loads
+  local backend="$1" round="$2" size port key
+  for size in $CONSENT_SIZES; do key="$backend-$size"; done  # the last (largest) size
+  port="$(free_port)"
+  local args=(serve --http --port "$port" --workers 1 --data-dir "${CONSENT_DATA[$key]}")
+  [ -n "${CONSENT_DB[$key]}" ] && args+=(--db "${CONSENT_DB[$key]}")
+  log "== consent round trip $key (round $round): consentry ${args[*]}"
+  "$CONSENTRY" "${args[@]}" >>"$RUN_DIR/consentry-consent-$backend.log" 2>&1 3>&- &
+  SERVER_PID=$!
+  local base="http://127.0.0.1:$port" sessions="$RUN_DIR/consent-sessions-$backend.json"
+  if [ ! -f "$sessions" ]; then  # sessions outlive the server (they are rows), so sign in once per backend
+    if ! run_child "$PYTHON" "$HERE/consent_bench.py" sessions --base-url "$base" --seed "${CONSENT_SEED[$key]}" \
+        --out "$sessions" 2>>"$RUN_DIR/consent-load-$backend.txt"; then
+      FAILED=1; stop_server; rm -f "$sessions"
+      log "ERROR: signing the users in failed; skipping the round trip of $backend (see $RUN_DIR/consent-load-$backend.txt)"
+      return 0
+    fi
+    log "$(tail -n 1 "$RUN_DIR/consent-load-$backend.txt" | sed 's/^consent_bench: //')"
+  fi
+  local c variant
+  for c in $CONSENT_CONNECTIONS; do
+    for variant in cold cached; do
+      run_child timeout $((CONSENT_DURATION + WARMUP + 120)) "$PYTHON" "$HERE/consent_bench.py" load \
+        --data-dir "${CONSENT_DATA[$key]}" ${CONSENT_DB[$key]:+--db "${CONSENT_DB[$key]}"} \
+        --seed "${CONSENT_SEED[$key]}" --base-url "$base" --sessions-file "$sessions" --variant "$variant" \
+        --concurrency "$c" --duration "$CONSENT_DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID" \
+        --label "authorize-$backend-c$c-$variant" --round "$round" --random-seed "$round" \
+        --json-file "$CONSENT_RESULTS" >/dev/null 2>>"$RUN_DIR/consent-load-$backend.txt" \
+        || { FAILED=1; log "ERROR: /authorize load $backend c$c $variant failed (see $RUN_DIR/consent-load-$backend.txt)"; }
+      log "$(tail -n 1 "$RUN_DIR/consent-load-$backend.txt" | sed 's/^consent_bench: //')"
+    done
+  done
+  stop_server
+}
+
 # ------------------------------------------------------------------------------------------- the run --
 # Configurations are measured in rounds (each round runs every configuration once), so that a change in
 # the machine's background load during the run touches every configuration alike, and the ratios compare
@@ -405,6 +482,50 @@ if phase graph; then
   done
 fi
 
+declare -A CONSENT_DATA CONSENT_SEED CONSENT_DB
+if phase consent; then
+  for backend in $BACKENDS; do
+    for size in $CONSENT_SIZES; do
+      key="$backend-$size"
+      CONSENT_DATA[$key]="$RUN_DIR/data-consent-$key"
+      DATA_DIRS+=("${CONSENT_DATA[$key]}")
+      CONSENT_DB[$key]=""
+      case "$backend" in
+        sqlite) ;;
+        postgresql)
+          db="${PG_DB}_consent_$size"
+          pg "CREATE DATABASE \"$db\"" || die "cannot create database $db at $PG_ADMIN_URL"
+          PG_CONSENT_DBS+=("$db")
+          CONSENT_DB[$key]="${PG_ADMIN_URL%/*}/$db"
+          log "created database $db" ;;
+        *) die "unknown backend $backend (sqlite, postgresql)" ;;
+      esac
+      case "$size" in
+        small) grants="$CONSENT_SMALL_GRANTS" ;;
+        large) grants="$CONSENT_GRANTS" ;;
+        *) die "unknown consent size $size (small, large)" ;;
+      esac
+      CONSENT_SEED[$key]="$RUN_DIR/consent-seed-$key.json"
+      log "seeding $key for the consent benchmark: $CONSENT_SPS service principals, $grants grants, $CONSENT_USERS users"
+      run_child timeout 3600 "$PYTHON" "$HERE/consent_seed.py" --data-dir "${CONSENT_DATA[$key]}" \
+        ${CONSENT_DB[$key]:+--db "${CONSENT_DB[$key]}"} --service-principals "$CONSENT_SPS" --grants "$grants" \
+        --users "$CONSENT_USERS" --policies "$CONSENT_POLICIES" --sessions "$CONSENT_SESSIONS" \
+        >"${CONSENT_SEED[$key]}" 2>>"$RUN_DIR/consent-seed-$key.txt" \
+        || die "bench/consent_seed.py failed for $key (see $RUN_DIR/consent-seed-$key.txt)"
+      log "$(tail -n 1 "$RUN_DIR/consent-seed-$key.txt" | sed 's/^consent_seed: //' | cut -c1-300)"
+      # Where the time goes, once per database (the statements of one uncached decision and their plans).
+      run_child "$PYTHON" "$HERE/consent_bench.py" explain --data-dir "${CONSENT_DATA[$key]}" \
+        ${CONSENT_DB[$key]:+--db "${CONSENT_DB[$key]}"} --seed "${CONSENT_SEED[$key]}" \
+        --out "$RUN_DIR/consent-explain-$key.txt" >/dev/null 2>&1 || log "explain failed for $key (not measured)"
+      if [ "$CONSENT_PROFILE" = 1 ]; then
+        run_child "$PYTHON" "$HERE/consent_bench.py" profile --data-dir "${CONSENT_DATA[$key]}" \
+          ${CONSENT_DB[$key]:+--db "${CONSENT_DB[$key]}"} --seed "${CONSENT_SEED[$key]}" \
+          --out "$RUN_DIR/consent-profile-$key.txt" >/dev/null 2>&1 || log "profile failed for $key"
+      fi
+    done
+  done
+fi
+
 for round in $(seq "$RUNS"); do
   log "=== round $round of $RUNS"
   if phase argon2; then
@@ -431,6 +552,12 @@ for round in $(seq "$RUNS"); do
   fi
   if phase graph; then
     for backend in $BACKENDS; do graph_config "$backend" "$round"; done
+  fi
+  if phase consent; then
+    for backend in $BACKENDS; do
+      for size in $CONSENT_SIZES; do consent_decide "$backend" "$size" "$round"; done
+    done
+    for backend in $BACKENDS; do consent_round_trip "$backend" "$round"; done
   fi
 done
 
@@ -506,6 +633,11 @@ if phase graph; then
     --seeds "$RUN_DIR"/graph-seed-*.json --targets "$RUN_DIR"/graph-targets-*.json --out "$OUT_JSON" \
     --duration "$DURATION" --runs "$RUNS" --warmup "$WARMUP" --threads "$THREADS" --connections "$GRAPH_CONNECTIONS" \
     || rc=$?
+  echo
+fi
+if phase consent; then
+  "$PYTHON" "$HERE/consent_bench.py" report --results "$CONSENT_RESULTS" --seeds "$RUN_DIR"/consent-seed-*.json \
+    --meta "$META" --out "$OUT_JSON" --duration "$CONSENT_DURATION" --warmup "$WARMUP" --runs "$RUNS" || rc=$?
   echo
 fi
 log "results: $OUT_JSON (raw: $RUN_DIR)"
