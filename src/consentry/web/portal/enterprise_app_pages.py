@@ -22,7 +22,7 @@ from consentry.domain.apps import HIDE_APP_TAG, ServicePrincipal
 from consentry.domain.ids import is_guid
 from consentry.domain.odata import ODataQuery
 from consentry.errors import GRAPH_NOT_FOUND, INVALID_VALUE, NOT_FOUND, ConsentryError
-from consentry.services import apps, audit, authz, consent, deleted_items, grants
+from consentry.services import apps, audit, authz, consent, deleted_items, enterprise_apps, grants
 from consentry.web.http import runtime_of, signed, unsigned
 from consentry.web.portal.base import Admin, Refused, actor, done, form_of, page, view
 
@@ -81,7 +81,7 @@ async def app_of(request: Request, admin: Admin) -> ServicePrincipal:
 def app_page(request: Request, admin: Admin, sp: ServicePrincipal, template: str, tab: str, title: str,
              status: int = 200, **context: Any) -> Response:
     return page(request, admin, f"portal/{template}", status=status, nav=NAV, title=f"{sp.display_name} | {title}",
-                sp=sp, tab=tab, microsoft=apps.is_microsoft_app(sp), may_change=admin.may(authz.APP_ADMINS),
+                sp=sp, tab=tab, microsoft=enterprise_apps.is_microsoft_app(sp), may_change=admin.may(authz.APP_ADMINS),
                 **context)
 
 
@@ -93,7 +93,7 @@ def bad(reason: str) -> ConsentryError:
 @view
 async def properties(request: Request, admin: Admin) -> Response:
     sp = await app_of(request, admin)
-    grants_count, assignments_count = await run_in_threadpool(apps.deletion_impact, runtime_of(request).ctx,
+    grants_count, assignments_count = await run_in_threadpool(enterprise_apps.deletion_impact, runtime_of(request).ctx,
                                                               admin.tenant.id, sp.id)
     return app_page(request, admin, sp, "enterprise_app_properties.html", "properties", "Properties",
                     visible=HIDE_APP_TAG not in sp.tags, grants_count=grants_count,
@@ -142,7 +142,7 @@ async def delete(request: Request, admin: Admin) -> Response:
 async def _permissions_page(request: Request, admin: Admin, sp: ServicePrincipal, tab: str,
                             error: str | None = None, status: int = 200) -> Response:
     rt = runtime_of(request)
-    found = await run_in_threadpool(apps.list_app_permissions, rt.ctx, admin.tenant.id, sp.id)
+    found = await run_in_threadpool(enterprise_apps.list_app_permissions, rt.ctx, admin.tenant.id, sp.id)
     return app_page(request, admin, sp, "enterprise_app_permissions.html", "permissions", "Permissions",
                     status=status, consent_tab=tab, permissions=found, error=error,
                     rows=found.admin_consent if tab == "admin" else found.user_consent,

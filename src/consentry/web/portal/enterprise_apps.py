@@ -19,7 +19,7 @@ from consentry.domain.directory import Group, User
 from consentry.domain.ids import NIL_GUID, is_guid
 from consentry.domain.odata import ODataQuery, parse_filter
 from consentry.errors import ConsentryError
-from consentry.services import apps, authz, directory, grants
+from consentry.services import authz, directory, enterprise_apps, grants
 from consentry.web.http import runtime_of
 from consentry.web.portal import enterprise_app_pages as pages
 from consentry.web.portal.base import Admin, actor, done, form_of, page, view
@@ -41,13 +41,13 @@ DEFAULT_ACCESS = "Default Access"
 
 
 # --- All applications -------------------------------------------------------------------------------
-def _filters(request: Request) -> tuple[dict[str, str], apps.AppListFilter]:
+def _filters(request: Request) -> tuple[dict[str, str], enterprise_apps.AppListFilter]:
     params = request.query_params
-    chosen = {"search": params.get("search", "").strip()[:apps.MAX_SEARCH],
+    chosen = {"search": params.get("search", "").strip()[:enterprise_apps.MAX_SEARCH],
               "enabled": params.get("enabled", "") if params.get("enabled") in TRI else "",
               "consent": params.get("consent", "") if params.get("consent") in TRI else "",
               "type": params.get("type", "") if params.get("type") in APP_TYPES else ""}
-    return chosen, apps.AppListFilter(search=chosen["search"], enabled=TRI.get(chosen["enabled"]),
+    return chosen, enterprise_apps.AppListFilter(search=chosen["search"], enabled=TRI.get(chosen["enabled"]),
                                       admin_consent=TRI.get(chosen["consent"]), microsoft=APP_TYPES.get(chosen["type"]))
 
 
@@ -57,7 +57,7 @@ async def all_applications(request: Request, admin: Admin) -> Response:
     after, invalid = cursor_key(request, request.query_params.get("page"))
     if after is not None and len(after) != 2:
         after, invalid = None, True
-    list_page = partial(apps.page_enterprise_apps, runtime_of(request).ctx, admin.tenant.id, filters)
+    list_page = partial(enterprise_apps.page_enterprise_apps, runtime_of(request).ctx, admin.tenant.id, filters)
     try:
         items, next_after = await run_in_threadpool(list_page, after)
     except ConsentryError:
@@ -67,7 +67,7 @@ async def all_applications(request: Request, admin: Admin) -> Response:
     token = cursor_token(request, next_after)
     return page(request, admin, "portal/enterprise_apps.html", nav=NAV, title="Enterprise applications",
                 items=items, chosen=chosen, filtered=bool(kept), paged=after is not None,
-                microsoft={sp.id for sp in items if apps.is_microsoft_app(sp)},
+                microsoft={sp.id for sp in items if enterprise_apps.is_microsoft_app(sp)},
                 first_link=f"{APPS_PATH}?{urlencode(kept)}" if kept else APPS_PATH,
                 next_link=f"{APPS_PATH}?{urlencode({**kept, 'page': token})}" if token else None,
                 error="That page link is not valid any more; showing the first page." if invalid else None)
