@@ -97,6 +97,7 @@ class _Reader:
         self.admin_flow = admin_flow
         self._classifications: dict[str, dict[str, str]] = {}
         self._granted: dict[str, set[str]] = {}
+        self._resources: dict[str, ServicePrincipal | None] = {}  # each resource read (and decoded) once
 
     def classification(self, resource: ServicePrincipal, permission_id: str) -> str | None:
         if resource.id not in self._classifications:
@@ -127,7 +128,22 @@ class _Reader:
         return self.client.sp is not None and self.scope.grants.has_grant_for_user(self.client.sp.id, self.user.id)
 
     def graph(self) -> ServicePrincipal:
-        return get_resource(self.tx, self.tenant, MICROSOFT_GRAPH)
+        return self.resource(MICROSOFT_GRAPH)
+
+    def resource(self, name: str) -> ServicePrincipal:
+        """A resource by identifier URI or appId (AADSTS500011 when the tenant has none), read once."""
+        key = f"name:{name.rstrip('/').lower()}"
+        if key not in self._resources:
+            sp = get_resource(self.tx, self.tenant, name)
+            self._resources[key] = self._resources[sp.id] = sp
+        found = self._resources[key]
+        assert found is not None
+        return found
+
+    def resource_by_id(self, resource_id: str) -> ServicePrincipal | None:
+        if resource_id not in self._resources:
+            self._resources[resource_id] = self.scope.apps.find_service_principal(resource_id)
+        return self._resources[resource_id]
 
     def resource_by_app_id(self, app_id: str) -> ServicePrincipal:
         sp = self.scope.apps.find_service_principal_by_app_id(app_id)
@@ -171,7 +187,7 @@ class _Reader:
         return _unique(out)
 
     def is_granted(self, permission: Permission) -> bool:
-        resource = self.scope.apps.find_service_principal(permission.resource_id)
+        resource = self.resource_by_id(permission.resource_id)
         if resource is None:
             return False
         if permission.is_delegated:
@@ -197,13 +213,13 @@ def _requested_and_missing(reader: _Reader, request: ScopeRequest) -> tuple[list
         return requested, [p for p in requested if not reader.is_granted(p)]
     if request.is_default:
         requested = _unique(oidc + reader.static_list(include_roles=False))
-        targets = [get_resource(reader.tx, reader.tenant, item.resource) for item in request.items]
+        targets = [reader.resource(item.resource) for item in request.items]
         if all(reader.granted(t) - set(OIDC_SCOPES) for t in targets):
             return requested, []
         return requested, [p for p in requested if not reader.is_granted(p)]
     named = []
     for resource_name in request.resources:
-        resource = get_resource(reader.tx, reader.tenant, resource_name)
+        resource = reader.resource(resource_name)
         named += [reader.delegated(resource, value) for value in request.values_for(resource_name)]
     missing = [p for p in named if not reader.is_granted(p)]
     if missing or not reader.has_any_grant():

@@ -198,6 +198,7 @@ oauth2_permission_grants = Table(
     # One tenant-wide grant per client–resource pair, and one per user: concurrent consents merge into it.
     Index("uq_grants_all_principals", "tenant_id", "client_id", "resource_id", unique=True,
           sqlite_where=text("consent_type = 'AllPrincipals'"), postgresql_where=text("consent_type = 'AllPrincipals'")),
+    Index("ix_grants_principal_client", "tenant_id", "principal_id", "client_id"),
     Index("uq_grants_principal", "tenant_id", "client_id", "resource_id", "principal_id", unique=True,
           sqlite_where=text("consent_type = 'Principal'"), postgresql_where=text("consent_type = 'Principal'")),
 )

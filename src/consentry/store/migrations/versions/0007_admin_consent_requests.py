@@ -1,6 +1,6 @@
 """The admin consent request workflow: the tenant's request policy, request aggregates and users' requests
-with their reviewer snapshots, and the mail outbox. Also an index for the portal's "Microsoft applications"
-filter.
+with their reviewer snapshots, and the mail outbox. Also indexes for the portal's "Microsoft applications"
+filter and for finding a user's grants to one client.
 
 Revision ID: 0007
 Revises: 0006
@@ -118,9 +118,12 @@ def upgrade() -> None:
     op.create_index("ix_outbox_tenant_created", "outbox", ["tenant_id", "created_at", "id"])
     op.create_index("ix_service_principals_tenant_owner", "service_principals",
                     ["tenant_id", "app_owner_organization_id"])
+    op.create_index("ix_grants_principal_client", "oauth2_permission_grants",
+                    ["tenant_id", "principal_id", "client_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_grants_principal_client", table_name="oauth2_permission_grants")
     op.drop_index("ix_service_principals_tenant_owner", table_name="service_principals")
     op.drop_table("outbox")
     op.drop_table("consent_request_reviewers")
