@@ -21,6 +21,11 @@
 #      1k vs 1M), then `consentry serve --http --workers 1` on the large one, users signed in once through the
 #      sign-in form, and the whole GET /authorize round trip with their session cookies (consented: 302 with a
 #      code; not: 302 to the consent page); its own table, added to the JSON as "consent".
+#   7. phase requests (admin consent requests, in-process, bench/request_bench.py), for each backend and round, each
+#      on a fresh database: BENCH_REQUESTS_USERS users submitting requests for one app at once from each of
+#      BENCH_REQUESTS_THREADS threads (one aggregate, one request and two mails per user, no error), and the expiry
+#      job (run_due) over BENCH_REQUESTS_PENDING overdue requests seeded in bulk (time, requests/s, RSS); its
+#      own table (bench/request_bench.py report).
 #
 # Environment (defaults in brackets):
 #   BENCH_DURATION [10]  seconds per measured run      BENCH_RUNS [3]       runs per configuration (median)
@@ -37,6 +42,8 @@
 #   BENCH_CONSENT_SIZES ["small large"]  BENCH_CONSENT_DURATION [BENCH_DURATION]  seconds per decision mode/load run
 #   BENCH_CONSENT_SESSIONS [200]  users signed in for the round trip  BENCH_CONSENT_CONNECTIONS ["1 4"]  its loads
 #   BENCH_CONSENT_PROFILE [0]  1: also cProfile the uncached decision on each backend (first round)
+#   BENCH_REQUESTS_USERS [1000], BENCH_REQUESTS_THREADS ["16 32"], BENCH_REQUESTS_PENDING [100000],
+#   BENCH_REQUESTS_APPS [100]  phase requests (submissions per thread count; overdue requests over that many apps)
 #   BENCH_PG_ADMIN_URL [postgresql://postgres@127.0.0.1:5432/test]  where CREATE/DROP DATABASE run
 #   BENCH_RESULTS_DIR [bench/results]  BENCH_KEEP_DATA [0]  keep the SQLite data directories
 #   BENCH_QUIET_WAIT [0]  seconds to wait, at most, for other processes to use <= BENCH_QUIET_MAX [15] % CPU
@@ -60,7 +67,7 @@ SIGNIN_CONCURRENCY="${BENCH_SIGNIN_CONCURRENCY:-8}"
 WORKERS_LIST="${BENCH_WORKERS:-1 2}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgresql}"
 BASELINES="${BENCH_BASELINES:-bare_jwt-w1 bare_jwt-w2 node-oidc-provider}"
-PHASES=" ${BENCH_PHASES:-argon2 baselines cc signin graph consent} "
+PHASES=" ${BENCH_PHASES:-argon2 baselines cc signin graph consent requests} "
 GRAPH_SPS="${BENCH_GRAPH_SERVICE_PRINCIPALS:-100000}"
 GRAPH_GRANTS="${BENCH_GRAPH_GRANTS:-1000000}"
 GRAPH_CONNECTIONS="${BENCH_GRAPH_CONNECTIONS:-4}"
@@ -76,6 +83,10 @@ CONSENT_DURATION="${BENCH_CONSENT_DURATION:-$DURATION}"
 CONSENT_SESSIONS="${BENCH_CONSENT_SESSIONS:-200}"
 CONSENT_CONNECTIONS="${BENCH_CONSENT_CONNECTIONS:-1 4}"
 CONSENT_PROFILE="${BENCH_CONSENT_PROFILE:-0}"
+REQUESTS_USERS="${BENCH_REQUESTS_USERS:-1000}"
+REQUESTS_THREADS="${BENCH_REQUESTS_THREADS:-16 32}"
+REQUESTS_PENDING="${BENCH_REQUESTS_PENDING:-100000}"
+REQUESTS_APPS="${BENCH_REQUESTS_APPS:-100}"
 PG_ADMIN_URL="${BENCH_PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 CONSENTRY="${CONSENTRY:-$ROOT/.venv/bin/consentry}"
@@ -93,6 +104,7 @@ PG_GRAPH_DB="${PG_DB}_graph"
 PG_GRAPH_URL="${PG_ADMIN_URL%/*}/$PG_GRAPH_DB"
 GRAPH_RESULTS="$RUN_DIR/graph.jsonl"   # phase graph's wrk JSON lines (bench/graph_load.py report reads them)
 CONSENT_RESULTS="$RUN_DIR/consent.jsonl"  # phase consent's JSON lines (bench/consent_bench.py report reads them)
+REQUESTS_RESULTS="$RUN_DIR/requests.jsonl"  # phase requests' JSON lines (bench/request_bench.py report reads them)
 
 phase() { [[ "$PHASES" == *" $1 "* ]]; }
 exec 3>&2  # the progress log, also from a trap that fires while a helper's output is redirected
@@ -111,6 +123,7 @@ mkdir -p "$RUN_DIR"
 : >"$CPU"
 : >"$GRAPH_RESULTS"
 : >"$CONSENT_RESULTS"
+: >"$REQUESTS_RESULTS"
 
 # --------------------------------------------------------------------------- processes and cleanup --
 FAILED=0        # set when a step failed but the run went on; the exit status is then 1
@@ -119,6 +132,7 @@ CHILD_PID=""    # a long-running helper (baseline script, load generator) we wai
 PG_CREATED=0
 PG_GRAPH_CREATED=0
 PG_CONSENT_DBS=()  # phase consent's databases, dropped at the end
+PG_REQUEST_DBS=()  # phase requests' databases (one per measurement), dropped at the end
 DATA_DIRS=()
 
 stop_pid() { # pid: TERM, wait up to 5 s, then KILL it and its children
@@ -156,7 +170,7 @@ cleanup() {
       || log "could not drop database $PG_GRAPH_DB"
   fi
   local db
-  for db in "${PG_CONSENT_DBS[@]+"${PG_CONSENT_DBS[@]}"}"; do
+  for db in "${PG_CONSENT_DBS[@]+"${PG_CONSENT_DBS[@]}"}" "${PG_REQUEST_DBS[@]+"${PG_REQUEST_DBS[@]}"}"; do
     pg "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" && log "dropped database $db" || log "could not drop database $db"
   done
   if [ "${BENCH_KEEP_DATA:-0}" = 0 ]; then
@@ -526,6 +540,38 @@ if phase consent; then
   done
 fi
 
+requests_measure() { # backend round kind [threads]: one bench/request_bench.py measurement on a fresh database
+  local backend="$1" round="$2" kind="$3" threads="${4:-}" key db="" data
+  key="$backend-$kind${threads:+-t$threads}-r$round"
+  data="$RUN_DIR/data-requests-$key"
+  DATA_DIRS+=("$data")
+  case "$backend" in
+    sqlite) ;;
+    postgresql)
+      db="${PG_DB}_req_$(echo "$key" | tr -c 'a-z0-9\n' '_')"
+      pg "CREATE DATABASE \"$db\"" || die "cannot create database $db at $PG_ADMIN_URL"
+      PG_REQUEST_DBS+=("$db") ;;
+    *) die "unknown backend $backend (sqlite, postgresql)" ;;
+  esac
+  local args=(--data-dir "$data" ${db:+--db "${PG_ADMIN_URL%/*}/$db"} --label "$key" --json-file "$REQUESTS_RESULTS")
+  if [ "$kind" = submit ]; then
+    args+=(--users "$REQUESTS_USERS" --threads "$threads")
+  else
+    args+=(--requests "$REQUESTS_PENDING" --apps "$REQUESTS_APPS")
+  fi
+  if run_child timeout 3600 "$PYTHON" "$HERE/request_bench.py" "$kind" "${args[@]}" \
+      >>"$RUN_DIR/requests-$key.json" 2>>"$RUN_DIR/requests-$key.txt"; then
+    log "requests $key: $(tail -n 1 "$RUN_DIR/requests-$key.json" | cut -c1-220)"
+  else
+    FAILED=1
+    log "ERROR: requests $key failed or did not verify (see $RUN_DIR/requests-$key.txt and .json); going on"
+  fi
+  if [ -n "$db" ]; then
+    pg "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" || log "could not drop database $db"
+  fi
+  [ "${BENCH_KEEP_DATA:-0}" = 1 ] || rm -rf "$data"
+}
+
 for round in $(seq "$RUNS"); do
   log "=== round $round of $RUNS"
   if phase argon2; then
@@ -558,6 +604,12 @@ for round in $(seq "$RUNS"); do
       for size in $CONSENT_SIZES; do consent_decide "$backend" "$size" "$round"; done
     done
     for backend in $BACKENDS; do consent_round_trip "$backend" "$round"; done
+  fi
+  if phase requests; then
+    for backend in $BACKENDS; do
+      for th in $REQUESTS_THREADS; do requests_measure "$backend" "$round" submit "$th"; done
+      requests_measure "$backend" "$round" expiry
+    done
   fi
 done
 
@@ -638,6 +690,10 @@ fi
 if phase consent; then
   "$PYTHON" "$HERE/consent_bench.py" report --results "$CONSENT_RESULTS" --seeds "$RUN_DIR"/consent-seed-*.json \
     --meta "$META" --out "$OUT_JSON" --duration "$CONSENT_DURATION" --warmup "$WARMUP" --runs "$RUNS" || rc=$?
+  echo
+fi
+if phase requests; then
+  "$PYTHON" "$HERE/request_bench.py" report --results "$REQUESTS_RESULTS" || rc=$?
   echo
 fi
 log "results: $OUT_JSON (raw: $RUN_DIR)"
