@@ -108,3 +108,18 @@ def test_admin_consent_through_the_url_completes_the_pending_request(server: Run
     assert (done.status, done.review_result, done.reviewed_by_id) == (COMPLETED, "Approve", reviewer.id)
     result = redirect_params(browser.get(f"/{tenant.id}/oauth2/v2.0/authorize", params=authorize_params(app)))
     assert "code" in result
+
+
+def test_workflow_audit_records_are_logged_by_access_reviews(server: RunningServer, browser: httpx.Client) -> None:
+    """Spec §7.7: the workflow's own records come from the "Access Reviews" service; the consent itself from
+    "Core Directory"."""
+    tenant, _ = workflow_tenant(server)
+    app, user = make_app(server, tenant, grant=None), make_user(server, tenant)
+    page = to_consent_page(browser, tenant.id, authorize_params(app), user.user_principal_name)
+    request_form(browser, page, "for the audit")
+    with server.ctx.uow.read() as tx:
+        events = tx.tenant(tenant.id).audit.list_events()
+    by_activity = {e["activity_display_name"]: e["logged_by_service"] for e in events}
+    assert by_activity["Create request"] == "Access Reviews"
+    assert by_activity["Create governance policy template"] == "Access Reviews"
+    assert by_activity["Add service principal"] == "Core Directory"

@@ -42,12 +42,15 @@ def _quoted(value: Any) -> str | None:
     return json.dumps(value)
 
 
+ACCESS_REVIEWS = "Access Reviews"  # the service Entra names for the admin consent request workflow (spec §7.7)
+
+
 def record(scope: TenantScope, now: datetime, actor: Actor, activity: str, category: str, operation_type: str,
            targets: list[Target], *, result: str = "success", reason: str = "", correlation_id: str | None = None,
-           details: dict[str, str] | None = None) -> None:
+           details: dict[str, str] | None = None, logged_by_service: str = "Core Directory") -> None:
     scope.audit.add_event(
         id=new_guid(), activity_date_time=now, activity_display_name=activity, category=category,
-        operation_type=operation_type, result=result, result_reason=reason, logged_by_service="Core Directory",
+        operation_type=operation_type, result=result, result_reason=reason, logged_by_service=logged_by_service,
         correlation_id=correlation_id or new_guid(), initiated_by=actor.initiated_by(),
         target_resources=[t.to_json() for t in targets],
         additional_details=[{"key": k, "value": v} for k, v in (details or {}).items()])

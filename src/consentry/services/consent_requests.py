@@ -187,7 +187,8 @@ def submit_request(ctx: ServiceContext, tenant_id: str, app_id: str, user_id: st
         audit.record(tenant_scope, now, actor, "Create request", "Policy", "Add",  # first: see request_outcomes
                      [Target(request_id, "Other", client.display_name),
                       Target(user.id, "User", user.display_name, user.user_principal_name)],
-                     details={"AppId": client.app_id, "ConsentType": asked.consent_type})
+                     details={"AppId": client.app_id, "ConsentType": asked.consent_type},
+                     logged_by_service=audit.ACCESS_REVIEWS)
         # Again, now that no block can commit before this transaction ends.
         _ensure_not_blocked(tenant_scope.apps.find_service_principal_by_app_id(client.app_id), client)
         if aggregate is None:

@@ -217,7 +217,7 @@ def close_aggregates(tx: Transaction, tenant_id: str, aggregates: Sequence[AppCo
         audit.record(scope, now, actor, activity, "UserManagement", "Update",
                      [Target(aggregate.id, "Other", aggregate.app_display_name)],
                      details={"AppId": aggregate.app_id, "ConsentType": aggregate.consent_type, "Outcome": outcome,
-                              "Requests": str(len(pending[aggregate.id]))})
+                              "Requests": str(len(pending[aggregate.id]))}, logged_by_service=audit.ACCESS_REVIEWS)
     closing = Closing(COMPLETED, outcome, review_result, now, justification,
                       reviewer.id if reviewer else SYSTEM_REVIEWER_ID, reviewer.display_name if reviewer else "",
                       reviewer.user_principal_name if reviewer else "")
@@ -228,7 +228,7 @@ def close_aggregates(tx: Transaction, tenant_id: str, aggregates: Sequence[AppCo
         aggregate = by_id[request.app_request_id]
         audit.record(scope, now, actor, per_request, "UserManagement", "Update",
                      _request_targets(request, aggregate.app_display_name),
-                     details={"AppId": aggregate.app_id, "Outcome": outcome})
+                     details={"AppId": aggregate.app_id, "Outcome": outcome}, logged_by_service=audit.ACCESS_REVIEWS)
         facts = mailing.facts(request, About.aggregate(aggregate))
         mails += Mailing.to_requester(request, facts, mail_kind, None if outcome == APPROVED else justification)
     for aggregate in open_aggregates:
@@ -265,7 +265,7 @@ def expire_requests(tx: Transaction, due: Sequence[DueRequest], now: datetime, *
         request = item.request
         audit.record(tx.tenant(request.tenant_id), now, SYSTEM, "Request expired", "UserManagement", "Update",
                      _request_targets(request, item.app_display_name),
-                     details={"AppId": item.app_id, "Outcome": TIMED_OUT})
+                     details={"AppId": item.app_id, "Outcome": TIMED_OUT}, logged_by_service=audit.ACCESS_REVIEWS)
     closing = Closing(EXPIRED, TIMED_OUT, NOT_REVIEWED, now, None, None, None, None)
     expired = {r.id: r for r in expire(tx.conn, [d.request.id for d in due], closing)}
     if len(expired) != len(due):

@@ -143,7 +143,7 @@ def update_request_policy(ctx: ServiceContext, tenant_id: str, actor: Actor, **c
             activity, operation = "Update governance policy template", "Update"
         audit.record(scope, now, actor, activity, "UserManagement", operation,
                      [Target(tenant_id, "Policy", POLICY_NAME, modified=modified)],
-                     details={"Version": str(policy.version)})
+                     details={"Version": str(policy.version)}, logged_by_service=audit.ACCESS_REVIEWS)
         scope.requests.save_policy(policy, now)
         return policy
 
