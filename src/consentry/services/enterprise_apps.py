@@ -5,42 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from joserfc import jws
-
-from consentry.domain.apps import (
-    ServicePrincipal,
-)
+from consentry.domain.apps import ServicePrincipal
 from consentry.domain.builtin import builtin_applications, owner_organization
 from consentry.domain.odata import ODataQuery, parse_filter
 from consentry.errors import GRAPH_NOT_FOUND, INVALID_VALUE, ConsentryError
 from consentry.services.context import ServiceContext
 from consentry.store.uow import TenantScope
-
-SECRET_DEFAULT_LIFETIME = timedelta(days=180)
-PROOF_AUDIENCE = "00000002-0000-0000-c000-000000000000"  # what addKey/removeKey proofs are addressed to
-PROOF_MAX_LIFETIME = timedelta(minutes=10)
-PROOF_SKEW = timedelta(minutes=5)
-_PROOF_JWS = jws.JWSRegistry(algorithms=["RS256", "PS256"])
-GRAPH_SECRET_LIFETIME = timedelta(days=730)  # addPassword without endDateTime: "startDateTime + 2 years"
-CERTIFICATE_CHANGES = "Update application – Certificates and secrets management"
-UPDATABLE = frozenset({"display_name", "sign_in_audience", "web_redirect_uris", "homepage_url", "spa_redirect_uris",
-                       "public_client_redirect_uris", "is_fallback_public_client", "identifier_uris",
-                       "required_resource_access", "scopes", "app_roles"})
-# How "Update application" names what changed (Entra's labels where known, Graph's names otherwise).
-_AUDIT_LABELS = {"display_name": "DisplayName", "sign_in_audience": "SignInAudience", "web_redirect_uris": "AppAddress",
-                 "homepage_url": "HomePageUrl", "spa_redirect_uris": "SpaRedirectUris",
-                 "public_client_redirect_uris": "PublicClientRedirectUris",
-                 "is_fallback_public_client": "IsFallbackPublicClient", "identifier_uris": "AppIdentifierUri",
-                 "required_resource_access": "RequiredResourceAccess", "scopes": "Oauth2PermissionScopes",
-                 "app_roles": "AppRoles", "info": "Info"}
-MAX_IDENTIFIER_URI = 255
-MAX_PERMISSION_VALUE = 120
-MAX_REQUIRED_RESOURCES = 50
-MAX_REQUIRED_PERMISSIONS = 400
-_INFO_KEYS = ("termsOfServiceUrl", "privacyStatementUrl", "supportUrl", "marketingUrl", "logoUrl")
-
 
 # Owner organizations whose apps the portal calls "Microsoft applications": those of the built-in apps, and
 # Microsoft's two well-known tenants (Microsoft Services and Microsoft's corporate tenant).
