@@ -48,6 +48,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 READ_ONLY = "consentry_read_only"
+POOL_SIZE = 10  # PostgreSQL connections kept open per process, and as many again in overflow
+POOL_TIMEOUT = 30.0  # seconds a transaction waits for a connection before it fails
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -71,4 +73,5 @@ def make_engine(url: str) -> Engine:
 
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_timeout=POOL_TIMEOUT,
+                         pool_pre_ping=True)
