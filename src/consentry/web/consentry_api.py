@@ -126,7 +126,7 @@ def create_consentry_api(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(ConsentryError)
     async def catalog_error(request: Request, exc: ConsentryError) -> JSONResponse:
-        response = error_envelope(request, exc)
+        response = error_envelope(request, exc, message=exc.description)  # with its AADSTS number, if any
         if exc.entry is NOT_AUTHORIZED_TO_GRANT:  # a permission refusal here, not a malformed request
             response.status_code = 403
         return response

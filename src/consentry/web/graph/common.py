@@ -49,16 +49,18 @@ def actor_of(request: Request, who: Caller) -> Actor:
                  ip_address=ip, app_id=who.app_id)
 
 
-def envelope(error: ConsentryError, now: datetime, client_request_id: str | None) -> JSONResponse:
+def envelope(error: ConsentryError, now: datetime, client_request_id: str | None, *,
+             message: str | None = None) -> JSONResponse:
     """Graph's error shape: ``{"error": {"code", "message", "innerError": {"date", "request-id", …}}}``."""
-    body = {"error": {"code": error.entry.graph_code, "message": error.message, "innerError": {
+    body = {"error": {"code": error.entry.graph_code, "message": message or error.message, "innerError": {
         "date": now.strftime("%Y-%m-%dT%H:%M:%S"), "request-id": str(uuid.uuid4()),
         "client-request-id": client_request_id or str(uuid.uuid4())}}}
     return JSONResponse(body, status_code=error.entry.http_status)
 
 
-def error_envelope(request: Request, error: ConsentryError) -> JSONResponse:
-    return envelope(error, runtime_of(request).clock.now(), request.headers.get("client-request-id"))
+def error_envelope(request: Request, error: ConsentryError, *, message: str | None = None) -> JSONResponse:
+    return envelope(error, runtime_of(request).clock.now(), request.headers.get("client-request-id"),
+                    message=message)
 
 
 def odata_query(request: Request, orderable: frozenset[str] = frozenset(), *,
