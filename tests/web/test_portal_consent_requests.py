@@ -254,6 +254,10 @@ def test_a_dynamic_request_is_approved_with_its_pending_scopes(server: RunningSe
         url = re.search(r'id="cr-url" value="([^"]+)"', review.text)
         assert url and f"/{tenant.id}/v2.0/adminconsent?" in url.group(1) and "Calendars.Read" in url.group(1)
         follow(client, client.post(detail_path(asked.app_request_id, "/approve"), data={"csrf_token": csrf(review)}))
+        closed = text_of(client.get(detail_path(asked.app_request_id)))
+        permissions = closed.split("Permissions", 2)[-1]
+        assert "none is pending now" in closed and "Calendars.Read" in permissions and "Mail.Read" in permissions
+        assert "Asked for" in closed  # each requester's own scopes, kept after the decision
     tenant_wide = [g for g in grants.list_grants(server.ctx, tenant.id, app_id) if g.consent_type == ALL_PRINCIPALS]
     assert {"Calendars.Read", "Mail.Read"} <= set(" ".join(g.scope for g in tenant_wide).split())
     assert [r.status for r in requests_of(server, tenant, asked.app_request_id)] == [COMPLETED]

@@ -140,6 +140,7 @@ class UserConsentRequest:
     first_reminder_at: datetime | None = None  # when the halfway reminder went out
     last_reminder_at: datetime | None = None  # when the day-before reminder went out
     reviewer_ids: tuple[str, ...] = field(default=())  # the snapshot taken at creation
+    scopes: tuple[str, ...] = field(default=())  # the dynamic scopes this user asked for; empty for STATIC
 
 
 def first_reminder_due(created_at: datetime, expires_at: datetime) -> datetime:

@@ -201,8 +201,8 @@ def submit_request(ctx: ServiceContext, tenant_id: str, app_id: str, user_id: st
             id=request_id, app_request_id=aggregate.id, tenant_id=tenant.id, user_id=user.id,
             user_display_name=user.display_name[:256], user_principal_name=user.user_principal_name,
             user_mail=user.mail, reason=reason, status=IN_PROGRESS, created_at=now, expires_at=now + policy.duration,
-            review_result=NOT_REVIEWED, reviewer_ids=reviewer_ids)
-        tenant_scope.requests.add_user_request(request, asked.scopes)
+            review_result=NOT_REVIEWED, reviewer_ids=reviewer_ids, scopes=tuple(asked.scopes))
+        tenant_scope.requests.add_user_request(request)
         if asked.consent_type == DYNAMIC:
             pending = list(dict.fromkeys([*aggregate.pending_scopes, *asked.scopes]))
             tenant_scope.requests.set_pending_scopes(aggregate.id, pending)
@@ -227,9 +227,8 @@ def _expire_overdue(tx: Transaction, scope: TenantScope, aggregate: AppConsentRe
     she may ask again."""
     overdue = scope.requests.find_in_progress(aggregate.id, user_id)
     if overdue is not None:
-        scopes = aggregate.pending_scopes if aggregate.consent_type == DYNAMIC else ()
         expire_requests(tx, [DueRequest(overdue, aggregate.app_id, aggregate.app_display_name,
-                                        aggregate.consent_type, tuple(scopes))], now, base_url=base_url)
+                                        aggregate.consent_type)], now, base_url=base_url)
 
 
 # --- reading, for Graph and the portal -------------------------------------------------------------------

@@ -130,7 +130,8 @@ class About:
 
     @classmethod
     def due(cls, due: DueRequest) -> About:
-        return cls(due.request.app_request_id, due.app_id, due.app_display_name, due.consent_type, due.scopes)
+        return cls(due.request.app_request_id, due.app_id, due.app_display_name, due.consent_type,
+                   due.request.scopes)
 
 
 class Mailing:

@@ -34,7 +34,6 @@ class DueRequest:
     app_id: str
     app_display_name: str
     consent_type: str
-    scopes: tuple[str, ...]
 
 
 def _epoch(conn: Connection, column: Any) -> Any:
@@ -49,8 +48,7 @@ def _due_query() -> Any:
 
 
 def _due(row: Any) -> DueRequest:
-    return DueRequest(user_request_from_row(row), row.app_id, row.app_display_name, row.consent_type,
-                      tuple(row.scopes or ()))
+    return DueRequest(user_request_from_row(row), row.app_id, row.app_display_name, row.consent_type)
 
 
 def list_due_expiries(conn: Connection, as_of: datetime, limit: int) -> list[DueRequest]:

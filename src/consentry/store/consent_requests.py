@@ -74,7 +74,7 @@ def user_request_from_row(row: Any, reviewer_ids: tuple[str, ...] = ()) -> UserC
         review_result=r["review_result"], reviewed_by_id=r["reviewed_by_id"], reviewed_by_name=r["reviewed_by_name"],
         reviewed_by_upn=r["reviewed_by_upn"], reviewed_at=_when(r["reviewed_at"]),
         review_justification=r["review_justification"], first_reminder_at=_when(r["first_reminder_at"]),
-        last_reminder_at=_when(r["last_reminder_at"]), reviewer_ids=reviewer_ids)
+        last_reminder_at=_when(r["last_reminder_at"]), reviewer_ids=reviewer_ids, scopes=tuple(r["scopes"] or ()))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -299,13 +299,13 @@ class ConsentRequestRepository:
         return conditions
 
     # --- users' requests ------------------------------------------------------------------------
-    def add_user_request(self, request: UserConsentRequest, scopes: Sequence[str]) -> None:
+    def add_user_request(self, request: UserConsentRequest) -> None:
         """Insert a request with its reviewer snapshot (``request.reviewer_ids``). A second request in progress
         for the same user and aggregate violates a unique index (IntegrityError)."""
         self.conn.execute(insert(_ucr).values(
             id=request.id, tenant_id=self.tenant_id, app_request_id=request.app_request_id, user_id=request.user_id,
             user_display_name=request.user_display_name, user_principal_name=request.user_principal_name,
-            user_mail=request.user_mail, reason=request.reason, scopes=list(scopes), status=request.status,
+            user_mail=request.user_mail, reason=request.reason, scopes=list(request.scopes), status=request.status,
             created_at=request.created_at, expires_at=request.expires_at, review_result=request.review_result))
         if request.reviewer_ids:
             self.conn.execute(insert(_rev), [{"user_request_id": request.id, "reviewer_id": reviewer}

@@ -160,6 +160,13 @@ async def _static_rows(request: Request, admin: Admin, app: Application | None) 
     return rows
 
 
+def _asked_scopes(aggregate: AppConsentRequest, requests: Sequence[UserConsentRequest]) -> tuple[str, ...]:
+    """A dynamic request's scopes: those pending, or once none is, everything its users asked for."""
+    if aggregate.pending_scopes:
+        return aggregate.pending_scopes
+    return tuple(dict.fromkeys(value for r in requests for value in r.scopes))
+
+
 def _requested_scope(aggregate: AppConsentRequest) -> str:
     """What approving grants, as approve_request asks the consent decision: the static list, or the scopes."""
     return " ".join(aggregate.pending_scopes) if aggregate.consent_type == DYNAMIC else ""
@@ -215,11 +222,12 @@ async def request_context(request: Request, admin: Admin, aggregate: AppConsentR
     rows = _rows(decision.permissions) if decision is not None else []
     if not rows:
         rows = (await _static_rows(request, admin, app) if aggregate.consent_type != DYNAMIC
-                else [PermissionRow("", value, "Delegated", "") for value in aggregate.pending_scopes])
+                else [PermissionRow("", value, "Delegated", "") for value in _asked_scopes(aggregate, requests)])
     decide_reason = _decide_reason(admin, pending)
     approve_reason = decide_reason or _approve_reason(decision, failure)
     return {"aggregate": aggregate, "requests": requests, "statuses": {r.id: status_of(r, now) for r in requests},
             "request_status": aggregate_status(requests, now), "details": details, "permissions": rows,
+            "any_pending": bool(pending),
             "safe_homepage": is_safe_link(details.homepage),
             "verdict": Verdict(decide_reason is None, approve_reason is None, decide_reason, approve_reason),
             "max_justification": MAX_JUSTIFICATION, "consent_url": admin_consent_url(request, admin, aggregate, app)}
