@@ -131,6 +131,19 @@ def mailer_for(url: str, clock: ManualClock, **kw: Any) -> SmtpMailer:
     return SmtpMailer.from_url(url, SENDER, clock=clock, timeout=5, **kw)
 
 
+def test_an_event_key_is_queued_once_within_a_batch_and_across_transactions(rt: Runtime, tenant_id: str) -> None:
+    first = OutgoingMail("test/once/1", "a@contoso.example", "First", "text", "<p>html</p>")
+    copy = OutgoingMail("test/once/1", "b@contoso.example", "Copy", "text", "<p>html</p>")
+    other = OutgoingMail("test/once/2", "c@contoso.example", "Other", "text", "<p>html</p>")
+    with rt.ctx.uow.begin() as tx:
+        assert enqueue(tx.tenant(tenant_id), [first, copy, other], START) == 2
+    with rt.ctx.uow.begin() as tx:
+        assert enqueue(tx.tenant(tenant_id), [copy, other], START) == 0
+        assert enqueue(tx.tenant(tenant_id), [], START) == 0
+    assert [(m.event_key, m.subject) for m in outbox(rt, tenant_id)] == [("test/once/1", "First"),
+                                                                          ("test/once/2", "Other")]
+
+
 # --- what arrives --------------------------------------------------------------------------------
 
 def test_a_delivered_message_has_text_and_html_parts_its_headers_and_its_message_id(

@@ -27,7 +27,8 @@ MAX_NAME_IN_SUBJECT = 80
 
 _env = Environment(loader=PackageLoader("consentry.mail", "templates"),
                    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-                   undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+                   undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                   auto_reload=False)  # the templates ship with the package: no stat() per message
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 # What each message is: its audience, and the subject and opening line (str.format over the facts).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,15 +46,30 @@ def _quoted(value: Any) -> str | None:
 ACCESS_REVIEWS = "Access Reviews"  # the service Entra names for the admin consent request workflow (spec §7.7)
 
 
-def record(scope: TenantScope, now: datetime, actor: Actor, activity: str, category: str, operation_type: str,
-           targets: list[Target], *, result: str = "success", reason: str = "", correlation_id: str | None = None,
-           details: dict[str, str] | None = None, logged_by_service: str = "Core Directory") -> None:
-    scope.audit.add_event(
+def entry(now: datetime, actor: Actor, activity: str, category: str, operation_type: str, targets: list[Target], *,
+          result: str = "success", reason: str = "", correlation_id: str | None = None,
+          details: dict[str, str] | None = None, logged_by_service: str = "Core Directory") -> dict[str, Any]:
+    """One audit record, to write with :func:`record_all`."""
+    return dict(
         id=new_guid(), activity_date_time=now, activity_display_name=activity, category=category,
         operation_type=operation_type, result=result, result_reason=reason, logged_by_service=logged_by_service,
         correlation_id=correlation_id or new_guid(), initiated_by=actor.initiated_by(),
         target_resources=[t.to_json() for t in targets],
         additional_details=[{"key": k, "value": v} for k, v in (details or {}).items()])
+
+
+def record(scope: TenantScope, now: datetime, actor: Actor, activity: str, category: str, operation_type: str,
+           targets: list[Target], *, result: str = "success", reason: str = "", correlation_id: str | None = None,
+           details: dict[str, str] | None = None, logged_by_service: str = "Core Directory") -> None:
+    """Write one audit record in the caller's transaction."""
+    scope.audit.add_events([entry(now, actor, activity, category, operation_type, targets, result=result,
+                                  reason=reason, correlation_id=correlation_id, details=details,
+                                  logged_by_service=logged_by_service)])
+
+
+def record_all(scope: TenantScope, entries: Sequence[dict[str, Any]]) -> None:
+    """Write many audit records (made with :func:`entry`) in one statement, in the caller's transaction."""
+    scope.audit.add_events(entries)
 
 
 def page_directory_audits(ctx: ServiceContext, tenant_id: str, query: ODataQuery,

@@ -1,7 +1,7 @@
 """A per-process read cache of directory data for the token endpoint's hot path.
 
 Entries are valid for one *directory version*: a counter that every audited change moves on (see
-``AuditRepository.add_event``). A change committed by this process clears the cache at once. Changes
+``AuditRepository.add_events``). A change committed by this process clears the cache at once. Changes
 committed by other processes (other workers, other hosts) are noticed when the cache next reads the
 version from the database, at most ``directory_cache_recheck_ms`` after the last read (default 1 s,
 0 to read it on every request). So a disabled service principal, a revoked grant or a new secret takes

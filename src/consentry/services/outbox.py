@@ -46,12 +46,11 @@ MAX_EXPONENT = 30  # 2**30 × base is beyond any sensible maximum: no huge integ
 def enqueue(scope: TenantScope, mails: Iterable[OutgoingMail], now: datetime) -> int:
     """Queue messages inside the caller's transaction; a message whose event key is already queued is
     skipped. Returns how many were queued."""
-    queued = 0
+    ids = []
     for mail in mails:
         mail_id = new_guid()
-        if scope.outbox.add(mail, message_id=f"<{mail_id}@{MESSAGE_ID_DOMAIN}>", mail_id=mail_id, now=now):
-            queued += 1
-    return queued
+        ids.append((mail, f"<{mail_id}@{MESSAGE_ID_DOMAIN}>", mail_id))
+    return scope.outbox.add_all(ids, now)
 
 
 # --- delivery ------------------------------------------------------------------------------------

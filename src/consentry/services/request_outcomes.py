@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from consentry.domain.apps import Application, PermissionScope, ServicePrincipal
 from consentry.domain.consent_requests import (
@@ -224,14 +225,16 @@ def close_aggregates(tx: Transaction, tenant_id: str, aggregates: Sequence[AppCo
                       reviewer.user_principal_name if reviewer else "")
     closed = scope.requests.close_pending([a.id for a in open_aggregates], closing)
     by_id = {a.id: a for a in open_aggregates}
-    mailing, mails = Mailing(tx, base_url), []
+    mailing, mails, records = Mailing(tx, base_url), [], []
     for request in closed:
         aggregate = by_id[request.app_request_id]
-        audit.record(scope, now, actor, per_request, "UserManagement", "Update",
-                     _request_targets(request, aggregate.app_display_name),
-                     details={"AppId": aggregate.app_id, "Outcome": outcome}, logged_by_service=audit.ACCESS_REVIEWS)
+        records.append(audit.entry(now, actor, per_request, "UserManagement", "Update",
+                                   _request_targets(request, aggregate.app_display_name),
+                                   details={"AppId": aggregate.app_id, "Outcome": outcome},
+                                   logged_by_service=audit.ACCESS_REVIEWS))
         facts = mailing.facts(request, About.aggregate(aggregate))
         mails += Mailing.to_requester(request, facts, mail_kind, None if outcome == APPROVED else justification)
+    audit.record_all(scope, records)
     for aggregate in open_aggregates:
         if aggregate.consent_type == DYNAMIC:
             scope.requests.set_pending_scopes(aggregate.id, scope.requests.union_of_pending_scopes(aggregate.id))
@@ -262,11 +265,15 @@ def expire_requests(tx: Transaction, due: Sequence[DueRequest], now: datetime, *
     mail the requester and — when the tenant's policy notifies reviewers — the snapshotted reviewers."""
     if not due:
         return []
-    for item in due:  # audit first: see the module's note on lock order
+    records: dict[str, list[dict[str, Any]]] = {}
+    for item in due:
         request = item.request
-        audit.record(tx.tenant(request.tenant_id), now, SYSTEM, "Request expired", "UserManagement", "Update",
-                     _request_targets(request, item.app_display_name),
-                     details={"AppId": item.app_id, "Outcome": TIMED_OUT}, logged_by_service=audit.ACCESS_REVIEWS)
+        records.setdefault(request.tenant_id, []).append(audit.entry(
+            now, SYSTEM, "Request expired", "UserManagement", "Update",
+            _request_targets(request, item.app_display_name), details={"AppId": item.app_id, "Outcome": TIMED_OUT},
+            logged_by_service=audit.ACCESS_REVIEWS))
+    for tenant_id, entries in sorted(records.items()):  # audit first: see the module's note on lock order
+        audit.record_all(tx.tenant(tenant_id), entries)
     closing = Closing(EXPIRED, TIMED_OUT, NOT_REVIEWED, now, None, None, None, None)
     expired = {r.id: r for r in expire(tx.conn, [d.request.id for d in due], closing)}
     if len(expired) != len(due):

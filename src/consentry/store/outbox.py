@@ -16,6 +16,7 @@ taken over cannot record a failure over the new holder's lease.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,16 +108,20 @@ class OutboxRepository:
         self.conn = conn
         self.tenant_id = tenant_id
 
-    def add(self, mail: OutgoingMail, *, message_id: str, mail_id: str, now: datetime) -> bool:
-        """Queue a message unless one with the same event key exists (then False) — also when another
-        transaction queues the same key at the same moment (``ON CONFLICT DO NOTHING``)."""
-        values = dict(id=mail_id, tenant_id=self.tenant_id, event_key=mail.event_key, message_id=message_id,
-                      recipient=mail.recipient, subject=mail.subject, body_text=mail.text, body_html=mail.html,
-                      created_at=now, attempts=0, next_attempt_at=now, lease_until=None, sent_at=None,
-                      last_error=None)
+    def add_all(self, mails: Sequence[tuple[OutgoingMail, str, str]], now: datetime) -> int:
+        """Queue messages, each given as (mail, Message-ID, row id), in one statement, skipping any whose
+        event key exists — also when another transaction queues the same key at the same moment
+        (``ON CONFLICT DO NOTHING``). Returns how many were queued."""
+        if not mails:
+            return 0
+        rows = [dict(id=mail_id, tenant_id=self.tenant_id, event_key=mail.event_key, message_id=message_id,
+                     recipient=mail.recipient, subject=mail.subject, body_text=mail.text, body_html=mail.html,
+                     created_at=now, attempts=0, next_attempt_at=now, lease_until=None, sent_at=None,
+                     last_error=None) for mail, message_id, mail_id in mails]
         dialect_insert = postgresql_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
-        statement = dialect_insert(outbox).values(**values).on_conflict_do_nothing(index_elements=["event_key"])
-        return bool(self.conn.execute(statement).rowcount)
+        statement = (dialect_insert(outbox).on_conflict_do_nothing(index_elements=["event_key"])
+                     .returning(outbox.c.id))
+        return len(self.conn.execute(statement, rows).all())
 
     def find(self, mail_id: str) -> OutboxMessage | None:
         row = self.conn.execute(select(outbox).where(outbox.c.tenant_id == self.tenant_id,
