@@ -50,7 +50,7 @@ from consentry.errors import (
     NOT_AUTHORIZED_TO_GRANT,
     ConsentryError,
 )
-from consentry.services import apps, consent_requests, directory, grants
+from consentry.services import apps, consent, consent_requests, directory, grants
 from consentry.services.context import SYSTEM, Actor, ServiceContext
 from consentry.services.request_outcomes import complete_for_app
 from consentry.store import migrate
@@ -508,17 +508,50 @@ def test_block_disables_an_existing_service_principal(world: World) -> None:
     assert "Update service principal" in _activities(world.ctx, world.tenant_id)
 
 
-def test_any_admin_consent_path_completes_the_requests_through_the_hook(world: World) -> None:
+def test_an_admin_consent_completes_each_aggregate_whose_permissions_it_grants(world: World) -> None:
     world.enable()
-    static, dynamic = world.submit(world.requesters[0]), world.submit(world.requesters[1], scope="Mail.Read")
-    with world.ctx.uow.begin() as tx:
-        closed = complete_for_app(tx, world.tenant_id, world.app.app_id, world.admin.id, START,
-                                  world.actor(world.admin), base_url=BASE_URL)
-    assert {r.id for r in closed} == {static.id, dynamic.id}
+    static = world.submit(world.requesters[0])
+    dynamic = world.submit(world.requesters[1], scope="Mail.Read Calendars.Read")
+    # The portal's "Grant admin consent" grants the static list (User.Read, Mail.Read): the Static request is
+    # covered; the Dynamic one also asks for Calendars.Read, so it stays pending.
+    consent.grant_admin_consent_for_tenant(world.ctx, world.tenant_id, world.app.app_id, world.admin.id,
+                                           world.actor(world.admin))
+    assert _status(world, static) == (COMPLETED, "approved")
+    assert _status(world, dynamic) == (IN_PROGRESS, None)
+    with world.ctx.uow.begin() as tx:  # the hook again: still not covered, nothing written
+        assert complete_for_app(tx, world.tenant_id, world.app.app_id, world.admin.id, START,
+                                world.actor(world.admin), base_url=BASE_URL) == []
+    before = len(_rows(world.ctx, audit_events))
+    consent_requests.approve_request(world.ctx, world.tenant_id, dynamic.app_request_id, world.admin.id, None,
+                                     world.actor(world.admin))
+    assert _status(world, dynamic) == (COMPLETED, "approved")
+    assert len(_rows(world.ctx, audit_events)) > before
     before = len(_rows(world.ctx, audit_events))
     with world.ctx.uow.begin() as tx:  # nothing pending: nothing written
         assert complete_for_app(tx, world.tenant_id, world.app.app_id, None, START, SYSTEM, base_url=BASE_URL) == []
     assert len(_rows(world.ctx, audit_events)) == before
+
+
+def test_approving_one_aggregate_completes_the_other_only_when_it_is_granted_too(world: World) -> None:
+    world.enable()
+    static = world.submit(world.requesters[0])
+    dynamic = world.submit(world.requesters[1], scope="Calendars.Read")
+    closed = consent_requests.approve_request(world.ctx, world.tenant_id, dynamic.app_request_id, world.admin.id,
+                                              None, world.actor(world.admin))
+    assert [r.id for r in closed] == [dynamic.id]
+    assert _status(world, static) == (IN_PROGRESS, None)  # its User.Read and Mail.Read are not granted
+    later = world.submit(world.user("carol"), scope="openid profile User.Read Mail.Read")
+    assert later.app_request_id == dynamic.app_request_id
+    closed = consent_requests.approve_request(world.ctx, world.tenant_id, static.app_request_id, world.admin.id,
+                                              None, world.actor(world.admin))
+    # The static list covers what Carol asked for (OpenID Connect scopes never hold a sign-in back).
+    assert {r.id for r in closed} == {static.id, later.id}
+    assert _status(world, later) == (COMPLETED, "approved")
+
+
+def _status(world: World, request: Any) -> tuple[str, str | None]:
+    found = consent_requests.get_user_request(world.ctx, world.tenant_id, request.app_request_id, request.id)
+    return found.status, found.outcome
 
 
 # --- the clock ------------------------------------------------------------------------------------------

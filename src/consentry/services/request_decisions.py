@@ -1,5 +1,6 @@
 """Reviewers decide on an admin consent request (spec §7.4, §7.5): approve (tenant-wide admin consent, then
-every pending request of the aggregate completes as approved), deny (nothing in the directory changes;
+every pending request of the aggregate completes as approved, and those of the app's other aggregate if the
+consent covers what they ask), deny (nothing in the directory changes;
 requesters may ask again) or block (the app's service principal is disabled, or created disabled; no more
 requests). Only a reviewer named in the snapshot of a request in progress may decide (403 otherwise); to
 approve she must also hold a role that may grant all of it (AADSTS90093 otherwise) — deny and block need no
@@ -35,7 +36,12 @@ from consentry.services import audit, consent
 from consentry.services.apps import find_application_anywhere, service_principal_for
 from consentry.services.audit import Target
 from consentry.services.context import Actor, ServiceContext
-from consentry.services.request_outcomes import APPROVAL_JUSTIFICATION, aggregate_lock_key, close_aggregates
+from consentry.services.request_outcomes import (
+    APPROVAL_JUSTIFICATION,
+    aggregate_lock_key,
+    close_aggregates,
+    complete_for_app,
+)
 from consentry.store.uow import TenantScope, Transaction
 
 
@@ -92,8 +98,11 @@ def approve_request(ctx: ServiceContext, tenant_id: str, app_request_id: str, re
         wanted = " ".join(aggregate.pending_scopes) if aggregate.consent_type == DYNAMIC else ""
         query = consent.ConsentQuery(tenant_id, aggregate.app_id, reviewer.id, wanted, None, admin_flow=True)
         consent.grant_tenant_wide_in(tx, query, now, actor)
-        return close_aggregates(tx, tenant_id, [aggregate], APPROVED, reviewer, note, now, actor,
-                                base_url=ctx.settings.base_url)
+        closed = close_aggregates(tx, tenant_id, [aggregate], APPROVED, reviewer, note, now, actor,
+                                  base_url=ctx.settings.base_url)
+        # The app's other aggregate completes too if this consent happens to grant all it asks for.
+        return closed + complete_for_app(tx, tenant_id, aggregate.app_id, reviewer.id, now, actor,
+                                         base_url=ctx.settings.base_url)
 
 
 def deny_request(ctx: ServiceContext, tenant_id: str, app_request_id: str, reviewer_user_id: str,

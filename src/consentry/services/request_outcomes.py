@@ -45,6 +45,7 @@ from consentry.services import audit, outbox
 from consentry.services.apps import find_application_anywhere
 from consentry.services.audit import Target
 from consentry.services.context import SYSTEM, Actor
+from consentry.services.request_coverage import granted_tenant_wide
 from consentry.store.consent_request_due import DueRequest, expire
 from consentry.store.consent_requests import Closing
 from consentry.store.uow import TenantScope, Transaction
@@ -243,15 +244,16 @@ def close_aggregates(tx: Transaction, tenant_id: str, aggregates: Sequence[AppCo
 
 
 def complete_for_app(tx: Transaction, tenant_id: str, app_id: str, reviewer_id: str | None, now: datetime,
-                     actor: Actor, *, base_url: str, consent_type: str | None = None,
+                     actor: Actor, *, base_url: str,
                      justification: str = APPROVAL_JUSTIFICATION) -> list[UserConsentRequest]:
-    """Admin consent was granted for this app in this tenant, in the caller's transaction: every request in
-    progress for it (of both consent types, or only ``consent_type``) is completed as approved, with an
-    audit record, and each requester is told. ``reviewer_id`` is the administrator who granted (None: the
-    system). Returns the requests completed (none: nothing was pending, and nothing was written)."""
+    """Admin consent was granted for this app in this tenant, in the caller's transaction: the requests in
+    progress of each of its aggregates (Static, Dynamic) whose permissions are now all granted tenant-wide
+    (:func:`~consentry.services.request_coverage.granted_tenant_wide`) are completed as approved, with audit
+    records, and each requester is told. ``reviewer_id`` is the administrator who granted (None: the
+    system). Returns the requests completed (none: nothing was pending or covered, and nothing was written)."""
     scope = tx.tenant(tenant_id)
     aggregates = [a for a in scope.requests.list_app_requests_for(app_id.lower())
-                  if consent_type is None or a.consent_type == consent_type]
+                  if scope.requests.list_pending_ids([a.id]) and granted_tenant_wide(tx, scope, a)]
     reviewer = scope.directory.find_user(reviewer_id) if reviewer_id else None
     return close_aggregates(tx, tenant_id, aggregates, APPROVED, reviewer, justification, now, actor,
                             base_url=base_url)
