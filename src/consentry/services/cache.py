@@ -92,11 +92,47 @@ def pinned_version(ctx: ServiceContext) -> Iterator[int]:
         _pinned.reset(token)
 
 
+def directory_version(ctx: ServiceContext) -> int:
+    """The directory version this request works with (pinned, or as last read)."""
+    pinned = _pinned.get()
+    return pinned if pinned is not None else _current_version(ctx)
+
+
+class Shared:
+    """Reads that do not depend on who asks (a tenant, an application, a resource's permissions), shared by
+    every computation of one directory version: ``get(key, load)`` is ``load()``'s result for ``key``, from the
+    cache while the directory has not changed. Without a cache (``Shared.none()``), every ``get`` loads: for
+    transactions that write, which must see what is in the database now."""
+
+    __slots__ = ("_cache", "_version")
+
+    def __init__(self, cache: DirectoryCache | None, version: int) -> None:
+        self._cache = cache
+        self._version = version
+
+    @classmethod
+    def of(cls, ctx: ServiceContext) -> Shared:
+        return cls(ctx.cache, directory_version(ctx))
+
+    @classmethod
+    def none(cls) -> Shared:
+        return cls(None, 0)
+
+    def get(self, key: Any, load: Callable[[], T]) -> T:
+        if self._cache is None:
+            return load()
+        hit = self._cache.peek(self._version, key)
+        if hit is not _MISSING:
+            return hit
+        value = load()
+        self._cache.put(self._version, key, value)
+        return value
+
+
 def cached(ctx: ServiceContext, key: Any, load: Callable[[Transaction], T]) -> T:
     """``load(tx)``'s result for ``key``, from the cache while the directory has not changed (errors raised
     by ``load`` are not cached)."""
-    pinned = _pinned.get()
-    version = pinned if pinned is not None else _current_version(ctx)
+    version = directory_version(ctx)
     hit = ctx.cache.peek(version, key)
     if hit is not _MISSING:
         return hit

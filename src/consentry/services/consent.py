@@ -53,7 +53,7 @@ from consentry.services import audit
 from consentry.services.access import is_assigned
 from consentry.services.apps import ensure_service_principal
 from consentry.services.audit import Target
-from consentry.services.cache import cached
+from consentry.services.cache import Shared, cached
 from consentry.services.clients import Client, find_client, get_resource
 from consentry.services.context import Actor, ServiceContext
 from consentry.services.directory import get_tenant, role_template_ids_of
@@ -88,8 +88,10 @@ class Evaluation:
 class _Reader:
     """The lookups of one evaluation, inside one transaction."""
 
-    def __init__(self, tx: Transaction, tenant: Tenant, client: Client, user: User, admin_flow: bool) -> None:
+    def __init__(self, tx: Transaction, tenant: Tenant, client: Client, user: User, admin_flow: bool,
+                 shared: Shared) -> None:
         self.tx = tx
+        self.shared = shared
         self.tenant = tenant
         self.scope = tx.tenant(tenant.id)
         self.client = client
@@ -101,9 +103,10 @@ class _Reader:
 
     def classification(self, resource: ServicePrincipal, permission_id: str) -> str | None:
         if resource.id not in self._classifications:
-            self._classifications[resource.id] = {
-                row["permission_id"]: row["classification"]
-                for row in self.scope.apps.list_classifications(resource.id)}
+            self._classifications[resource.id] = self.shared.get(
+                ("classifications", self.tenant.id, resource.id),
+                lambda: {row["permission_id"]: row["classification"]
+                         for row in self.scope.apps.list_classifications(resource.id)})
         return self._classifications[resource.id].get(permission_id)
 
     def granted(self, resource: ServicePrincipal) -> set[str]:
@@ -134,19 +137,25 @@ class _Reader:
         """A resource by identifier URI or appId (AADSTS500011 when the tenant has none), read once."""
         key = f"name:{name.rstrip('/').lower()}"
         if key not in self._resources:
-            sp = get_resource(self.tx, self.tenant, name)
-            self._resources[key] = self._resources[sp.id] = sp
+            sp = self.shared.get(("resource", self.tenant.id, key), lambda: get_resource(self.tx, self.tenant, name))
+            # Named by its appId or by an identifier URI, it is one resource: read (and decoded) once.
+            self._resources[key] = self._resources[sp.id] = self._resources[f"name:{sp.app_id.lower()}"] = sp
         found = self._resources[key]
         assert found is not None
         return found
 
     def resource_by_id(self, resource_id: str) -> ServicePrincipal | None:
         if resource_id not in self._resources:
-            self._resources[resource_id] = self.scope.apps.find_service_principal(resource_id)
+            self._resources[resource_id] = self.shared.get(
+                ("resource", self.tenant.id, resource_id), lambda: self.scope.apps.find_service_principal(resource_id))
         return self._resources[resource_id]
 
     def resource_by_app_id(self, app_id: str) -> ServicePrincipal:
-        sp = self.scope.apps.find_service_principal_by_app_id(app_id)
+        key = f"name:{app_id.lower()}"
+        if key not in self._resources:
+            self._resources[key] = self.shared.get(("resource", self.tenant.id, key),
+                                                   lambda: self.scope.apps.find_service_principal_by_app_id(app_id))
+        sp = self._resources[key]
         if sp is None:
             raise ConsentryError(RESOURCE_NOT_SUBSCRIBED, resource=app_id, tenant=self.tenant.display_name)
         return sp
@@ -228,14 +237,18 @@ def _requested_and_missing(reader: _Reader, request: ScopeRequest) -> tuple[list
 
 
 def _evaluate_in(tx: Transaction, query: ConsentQuery, now: datetime,
-                 settings_of: Callable[[TenantScope], ConsentSettings]) -> Evaluation:
-    tenant = get_tenant(tx, query.tenant_id)
+                 settings_of: Callable[[TenantScope], ConsentSettings], shared: Shared | None = None) -> Evaluation:
+    """The decision, read in ``tx``; what does not depend on the user comes from ``shared`` (nothing is shared
+    by default: a transaction that writes decides on what is in the database now)."""
+    shared = shared or Shared.none()
+    tenant = shared.get(("tenant", query.tenant_id.lower()), lambda: get_tenant(tx, query.tenant_id))
     scope = tx.tenant(tenant.id)
     user = scope.directory.find_user(query.user_id)
     if user is None or not user.account_enabled:
         raise ConsentryError(USER_DISABLED)
-    client = find_client(tx, tenant, query.client_app_id)
-    reader = _Reader(tx, tenant, client, user, query.admin_flow)
+    client = shared.get(("client", tenant.id, query.client_app_id.lower()),
+                        lambda: find_client(tx, tenant, query.client_app_id))
+    reader = _Reader(tx, tenant, client, user, query.admin_flow, shared)
     requested, missing = _requested_and_missing(reader, parse_scope(query.scope, required=False))
     settings = settings_of(scope)
     roles = frozenset(role_template_ids_of(scope, user.id))
@@ -245,7 +258,7 @@ def _evaluate_in(tx: Transaction, query: ConsentQuery, now: datetime,
         requested=tuple(requested), missing=tuple(missing), self_policies=settings.self_policies,
         all_policies=settings.role_policies(roles), block_risky_apps=settings.block_user_consent_for_risky_apps,
         now=now, prompt=query.prompt, admin_flow=query.admin_flow,
-        request_workflow=read_request_policy(scope).is_enabled)
+        request_workflow=shared.get(("request_policy", tenant.id), lambda: read_request_policy(scope)).is_enabled)
     return Evaluation(decide(subject), tenant, client, user)
 
 
@@ -254,9 +267,10 @@ def evaluate(ctx: ServiceContext, query: ConsentQuery) -> Evaluation:
     # Read (or take from the cache) the tenant's settings first: inside ``load`` it would need a second
     # pooled connection while ``load`` holds one, and enough concurrent requests would exhaust the pool.
     settings = consent_settings(ctx, query.tenant_id)
+    shared = Shared.of(ctx)
 
     def load(tx: Transaction) -> Evaluation:
-        return _evaluate_in(tx, query, ctx.clock.now(), lambda scope: settings)
+        return _evaluate_in(tx, query, ctx.clock.now(), lambda scope: settings, shared)
 
     return cached(ctx, ("consent", query), load)
 
