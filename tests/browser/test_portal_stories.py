@@ -303,6 +303,8 @@ def copies(page: Page, button: str) -> str:
     page.wait_for_load_state()  # the Copy buttons work once the page's script has run
     page.get_by_role("button", name=button).click()
     expect(page.get_by_role("button", name=button)).to_have_text("Copied")
+    # The aria-label hides the button's text from screen readers: a live region announces the copy.
+    expect(page.get_by_role("status").filter(has_text=button.replace("Copy", "Copied", 1))).to_be_attached()
     return str(page.evaluate("navigator.clipboard.readText()"))
 
 
@@ -384,6 +386,7 @@ def test_disabled_app_gives_aadsts7000112_and_after_delete_adele_meets_consent_a
     admin.get_by_role("button", name="Save").click()
     expect(confirmation(admin)).to_contain_text(f"Saved the properties of {APPLE_NAME}. "
                                                 "Enabled for users to sign-in: No.")
+    expect(confirmation(admin)).to_be_focused()  # read out on arrival
     expect(admin.get_by_label("Enabled for users to sign-in?")).to_have_value("no")
     expect(admin.get_by_text("Disabled: sign-in blocked")).to_be_visible()
     steps.shot(admin, "apple-disabled")
