@@ -106,7 +106,7 @@ class ConsentSubject:
     tenant_id: str
     client_app: Application
     client_sp: ServicePrincipal | None
-    user_assigned: bool
+    user_assigned: bool  # holds an app role of the client (read only when the client requires assignment)
     requested: tuple[Permission, ...]  # what the page would show (the static list when ``.default`` prompts)
     missing: tuple[Permission, ...]  # requested and not yet granted
     self_policies: tuple[PermissionGrantPolicy, ...]  # the user may consent on their own behalf

@@ -99,6 +99,7 @@ class _Reader:
         self.admin_flow = admin_flow
         self._classifications: dict[str, dict[str, str]] = {}
         self._granted: dict[str, set[str]] = {}
+        self._own_grant = False  # a grant of this user's own was among those read
         self._resources: dict[str, ServicePrincipal | None] = {}  # each resource read (and decoded) once
 
     def classification(self, resource: ServicePrincipal, permission_id: str) -> str | None:
@@ -118,6 +119,7 @@ class _Reader:
                 user_id = None if self.admin_flow else self.user.id
                 grants = self.scope.grants.list_grants_for_user(self.client.sp.id, resource.id, user_id)
                 values = {v.lower() for v in granted_scopes(grants, user_id)}
+                self._own_grant = self._own_grant or any(g.principal_id == self.user.id for g in grants)
             self._granted[resource.id] = values
         return self._granted[resource.id]
 
@@ -128,7 +130,12 @@ class _Reader:
                                                                           resource_id=resource.id)}
 
     def has_any_grant(self) -> bool:
-        return self.client.sp is not None and self.scope.grants.has_grant_for_user(self.client.sp.id, self.user.id)
+        """Whether the client holds a grant for this user (tenant-wide or her own) for any resource."""
+        if self.client.sp is None:
+            return False
+        if self._own_grant or any(self._granted.values()):
+            return True
+        return self.scope.grants.has_grant_for_user(self.client.sp.id, self.user.id)
 
     def graph(self) -> ServicePrincipal:
         return self.resource(MICROSOFT_GRAPH)
@@ -254,7 +261,8 @@ def _evaluate_in(tx: Transaction, query: ConsentQuery, now: datetime,
     roles = frozenset(role_template_ids_of(scope, user.id))
     subject = ConsentSubject(
         tenant_id=tenant.id, client_app=client.app, client_sp=client.sp,
-        user_assigned=client.sp is not None and is_assigned(scope, user, client.sp),
+        user_assigned=client.sp is not None and client.sp.app_role_assignment_required
+        and is_assigned(scope, user, client.sp),
         requested=tuple(requested), missing=tuple(missing), self_policies=settings.self_policies,
         all_policies=settings.role_policies(roles), block_risky_apps=settings.block_user_consent_for_risky_apps,
         now=now, prompt=query.prompt, admin_flow=query.admin_flow,
