@@ -316,3 +316,11 @@ GRAPH_BAD_REQUEST = _e(
 GRAPH_UNSUPPORTED_QUERY = _e(
     "graph_unsupported_query", None, "invalid_request", 400, "Request_UnsupportedQuery", "{reason}",
     may_redirect=False)
+
+# --- directory roles -----------------------------------------------------------------------------
+GLOBAL_ADMIN_SELF_REMOVAL = _e(
+    "global_admin_self_removal", None, "invalid_request", 400, "Request_BadRequest",
+    "Removing self from Global Administrator built-in role is not allowed.", may_redirect=False)
+LAST_GLOBAL_ADMIN = _e(
+    "last_global_admin", None, "invalid_request", 400, "Request_BadRequest",
+    "The tenant must keep at least one enabled Global Administrator.", may_redirect=False)

@@ -1,6 +1,6 @@
 """``/directoryRoles`` and ``/roleManagement/directory/roleAssignments`` over HTTPS: the activated roles and
-their members, assignments created and deleted with their audit records, permissions, and tenant
-isolation."""
+their members, assignments created and deleted with their audit records, permissions, the Global
+Administrator an administrator cannot remove from herself or from the tenant, and tenant isolation."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from tests.graph.conftest import ADMIN, TEST_ACTOR, OtherTenant
 from tests.graph.helpers import assert_graph_error as _error
 from tests.graph.helpers import audit_events as _events
+from tests.graph.helpers import user_id
 from tests.support.server import RunningServer
 
 from consentry.domain.directory import (
@@ -217,6 +218,62 @@ def test_an_app_with_role_management_read_reads_but_does_not_write(
            "Authorization_RequestDenied")
     writer = graph(app_token(roles=("RoleManagement.ReadWrite.Directory",)))
     assert writer.post(ASSIGNMENTS, json=_assignment(user.id, GLOBAL_READER.id)).status_code == 201
+
+
+# --- the tenant keeps a Global Administrator --------------------------------------------------------------
+
+SELF_REMOVAL = "Removing self from Global Administrator built-in role is not allowed."
+LAST_ONE = "The tenant must keep at least one enabled Global Administrator."
+
+
+def _global_admin_assignment(client: httpx.Client, principal_id: str) -> str:
+    r = client.get(ASSIGNMENTS, params={"$filter": f"principalId eq '{principal_id}' and "
+                                                   f"roleDefinitionId eq '{GLOBAL_ADMINISTRATOR.id}'"})
+    [assignment] = r.json()["value"]
+    return str(assignment["id"])
+
+
+def test_an_administrator_cannot_remove_her_own_global_administrator_role(server: RunningServer, admin_token: str,
+                                                                         graph: Graph) -> None:
+    client = graph(admin_token)
+    me = user_id(server, ADMIN)
+    assignment = _global_admin_assignment(client, me)
+    role = _roles(client)[GLOBAL_ADMINISTRATOR.id]["id"]
+    removals_before = len(_events(server, "Remove member from role", me))
+    _error(client.delete(f"{ASSIGNMENTS}/{assignment}"), 400, "Request_BadRequest", SELF_REMOVAL)
+    _error(client.delete(f"/v1.0/directoryRoles/{role}/members/{me}/$ref"), 400, "Request_BadRequest",
+           SELF_REMOVAL)
+    _error(client.delete(f"/v1.0/directoryRoles(roleTemplateId='{GLOBAL_ADMINISTRATOR.id}')/members/{me}/$ref"),
+           400, "Request_BadRequest", SELF_REMOVAL)
+    assert client.get(f"{ASSIGNMENTS}/{assignment}").status_code == 200
+    assert len(_events(server, "Remove member from role", me)) == removals_before
+
+
+def test_the_tenants_last_enabled_global_administrator_is_kept(
+        server: RunningServer, graph: Graph, app_token: Callable[..., str]) -> None:
+    domain = f"lone-{uuid.uuid4().hex[:8]}.example"
+    tenant = directory.create_tenant(server.ctx, "Lone admin", [domain], TEST_ACTOR)
+    admin = directory.create_user(server.ctx, tenant.id, f"admin@{domain}", "Lone Admin", None, TEST_ACTOR)
+    directory.assign_role(server.ctx, tenant.id, admin.id, GLOBAL_ADMINISTRATOR.id, TEST_ACTOR)
+    client = graph(app_token(tenant.id, ("RoleManagement.ReadWrite.Directory", "User.ReadWrite.All")))
+    assignment = _global_admin_assignment(client, admin.id)
+    role = _roles(client)[GLOBAL_ADMINISTRATOR.id]["id"]
+
+    for refused in (client.delete(f"{ASSIGNMENTS}/{assignment}"),
+                    client.delete(f"/v1.0/directoryRoles/{role}/members/{admin.id}/$ref"),
+                    client.patch(f"/v1.0/users/{admin.id}", json={"accountEnabled": False, "jobTitle": "Gone"}),
+                    client.delete(f"/v1.0/users/{admin.id}")):
+        _error(refused, 400, "Request_BadRequest", LAST_ONE)
+    kept = client.get(f"/v1.0/users/{admin.id}", params={"$select": "accountEnabled,jobTitle"}).json()
+    assert (kept["accountEnabled"], kept["jobTitle"]) == (True, None)
+    assert client.get(f"{ASSIGNMENTS}/{assignment}").status_code == 200
+    for activity in ("Remove member from role", "Update user", "Delete user"):
+        assert _events(server, activity, admin.id, tenant.id) == []
+
+    deputy = directory.create_user(server.ctx, tenant.id, f"deputy@{domain}", "Deputy", None, TEST_ACTOR)
+    assert client.post(ASSIGNMENTS, json=_assignment(deputy.id, GLOBAL_ADMINISTRATOR.id)).status_code == 201
+    assert client.delete(f"{ASSIGNMENTS}/{assignment}").status_code == 204
+    _error(client.delete(f"/v1.0/users/{deputy.id}"), 400, "Request_BadRequest", LAST_ONE)
 
 
 # --- tenant isolation -------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from consentry.domain.apps import (
     ResourceAccess,
     ServicePrincipal,
 )
-from consentry.domain.directory import GLOBAL_ADMINISTRATOR, Group, RoleAssignment, Tenant, User
+from consentry.domain.directory import GLOBAL_ADMINISTRATOR, GLOBAL_READER, Group, RoleAssignment, Tenant, User
 from consentry.domain.grants import ALL_PRINCIPALS, PRINCIPAL, OAuth2PermissionGrant
 from consentry.domain.ids import new_guid
 from consentry.domain.lockout import EMPTY, LockoutState
@@ -271,6 +271,29 @@ def test_a_principal_holds_a_directory_role_only_once(uow: UnitOfWork, world: Wo
 
     with uow.begin() as tx:
         assert len(tx.tenant(world.tenant.id).directory.list_role_assignments(world.user.id)) == 1
+
+
+def test_the_enabled_holders_of_a_role_are_listed_without_disabled_users_or_other_tenants(
+        uow: UnitOfWork, world: World) -> None:
+    disabled = dataclasses.replace(_user(world.tenant.id), account_enabled=False)
+    other = _tenant("Fabrikam")
+    stranger = _user(other.id)
+    with uow.begin() as tx:
+        tx.tenants.add(other)
+        tx.tenant(world.tenant.id).directory.add_user(disabled)
+        tx.tenant(other.id).directory.add_user(stranger)
+        for holder in (world.user, world.other_user, disabled, stranger):
+            tx.tenant(holder.tenant_id).directory.add_role_assignment(
+                RoleAssignment(new_guid(), holder.tenant_id, holder.id, GLOBAL_ADMINISTRATOR.id, NOW))
+        tx.tenant(world.tenant.id).directory.add_role_assignment(
+            RoleAssignment(new_guid(), world.tenant.id, world.user.id, GLOBAL_READER.id, NOW))
+
+    with uow.read() as tx:
+        directory = tx.tenant(world.tenant.id).directory
+        assert directory.list_enabled_role_holders(GLOBAL_ADMINISTRATOR.id) == sorted(
+            [world.user.id, world.other_user.id])
+        assert directory.list_enabled_role_holders(GLOBAL_READER.id) == [world.user.id]
+        assert tx.tenant(other.id).directory.list_enabled_role_holders(GLOBAL_ADMINISTRATOR.id) == [stranger.id]
 
 
 # -- applications and service principals -----------------------------------------------------------------

@@ -14,7 +14,13 @@ from tests.protocol.helpers import PASSWORD, TEST_ACTOR, make_tenant, make_user,
 from tests.support.server import RunningServer
 from tests.web.portal_helpers import csrf, portal_client, post_form, text_of
 
-from consentry.domain.directory import GLOBAL_READER, PRIVILEGED_ROLE_ADMINISTRATOR, Tenant, User
+from consentry.domain.directory import (
+    GLOBAL_ADMINISTRATOR,
+    GLOBAL_READER,
+    PRIVILEGED_ROLE_ADMINISTRATOR,
+    Tenant,
+    User,
+)
 from consentry.domain.odata import ODataQuery
 from consentry.errors import ConsentryError
 from consentry.services import audit, directory
@@ -173,6 +179,24 @@ def test_a_privileged_role_administrator_assigns_roles_but_cannot_create_users(s
         raise AssertionError("the user was created")
     except ConsentryError as exc:
         assert exc.entry.http_status == 404
+
+
+def test_removing_ones_own_or_the_last_global_administrator_role_is_explained_on_the_page(
+        server: RunningServer) -> None:
+    tenant = make_tenant(server)
+    with signed_in(server, tenant) as (client, admin):
+        own = f"/portal/users/{admin.id}"
+        refused = post_form(client, own, f"{own}/roles/remove", {"role": GLOBAL_ADMINISTRATOR.id})
+        assert refused.status_code == 400
+        assert "Removing self from Global Administrator built-in role is not allowed." in text_of(refused)
+    with signed_in(server, tenant, PRIVILEGED_ROLE_ADMINISTRATOR.display_name) as (client, role_admin):
+        theirs = f"/portal/users/{admin.id}"
+        refused = post_form(client, theirs, f"{theirs}/roles/remove", {"role": GLOBAL_ADMINISTRATOR.id})
+        assert refused.status_code == 400
+        assert "The tenant must keep at least one enabled Global Administrator." in text_of(refused)
+    assert [r.id for r in directory.memberships_of(server.ctx, tenant.id, admin.id)[1]] == [GLOBAL_ADMINISTRATOR.id]
+    assert activities(server, tenant.id, admin.id, admin) == []
+    assert activities(server, tenant.id, admin.id, role_admin) == []
 
 
 # --- groups -----------------------------------------------------------------------------------------

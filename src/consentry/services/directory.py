@@ -4,7 +4,8 @@
 Every change is one transaction with its audit record, under Entra's activity names ("Add user", "Update
 user", "Delete user", "Add group", "Add member to group", "Add member to role", ...). The functions used
 by Graph raise ``GRAPH_NOT_FOUND`` for anything outside the caller's tenant, exactly as for an id that
-does not exist.
+does not exist. Removing a Global Administrator role and disabling or deleting a user follow the rules of
+:mod:`consentry.services.global_admins`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from consentry.domain.directory import (
 from consentry.domain.ids import is_guid, new_guid
 from consentry.domain.odata import ODataQuery
 from consentry.errors import CONFLICT, GRAPH_NOT_FOUND, INVALID_VALUE, NOT_FOUND, TENANT_NOT_FOUND, ConsentryError
-from consentry.services import audit
+from consentry.services import audit, global_admins
 from consentry.services.audit import Target
 from consentry.services.context import Actor, ServiceContext
 from consentry.store.odata import Page
@@ -266,17 +267,23 @@ def page_users(ctx: ServiceContext, tenant_id: str, query: ODataQuery) -> tuple[
 def update_user(ctx: ServiceContext, tenant_id: str, id_or_upn: str, actor: Actor, changes: dict[str, Any],
                 password: str | None = None) -> User:
     """Change a user's properties (``USER_PROPERTIES`` columns) and, as an administrator's reset, their
-    password. Disabling the account or resetting the password revokes their refresh tokens."""
+    password. Disabling the account or resetting the password revokes their refresh tokens; disabling the
+    tenant's last enabled Global Administrator is refused."""
     unknown = set(changes) - set(USER_PROPERTIES)
     if unknown:
         raise ValueError(f"not a user property: {sorted(unknown)}")
     if password is not None:
         validate_password(password)
     password_hash = ctx.passwords.hash(password) if password is not None else None
+    disabling = changes.get("account_enabled") is False
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
+        if disabling:
+            global_admins.lock(tx, tenant_id)
         scope = tx.tenant(tenant_id)
         user = _user_in(scope, id_or_upn)
+        if disabling:
+            global_admins.ensure_one_remains(scope, user.id)
         modified = {USER_PROPERTIES[k]: (getattr(user, k), v) for k, v in changes.items() if getattr(user, k) != v}
         values: dict[str, Any] = {k: v for k, v in changes.items() if getattr(user, k) != v}
         if password_hash is not None:
@@ -290,18 +297,21 @@ def update_user(ctx: ServiceContext, tenant_id: str, id_or_upn: str, actor: Acto
             audit.record(scope, now, actor, "Reset user password", "UserManagement", "Update",
                          [Target(user.id, "User", user.display_name, user.user_principal_name)])
             tx.tokens.clear_lockout(user.id)
-        if password_hash is not None or changes.get("account_enabled") is False:
+        if password_hash is not None or disabling:
             tx.tokens.revoke_refresh_tokens_of_user(user.id, now)
         return _user_in(scope, user.id)
 
 
 def delete_user(ctx: ServiceContext, tenant_id: str, id_or_upn: str, actor: Actor) -> None:
     """Remove a user with their grants, app role assignments, group memberships, directory roles and
-    refresh tokens (sessions and lockout state go with the row)."""
+    refresh tokens (sessions and lockout state go with the row); the tenant's last enabled Global
+    Administrator is not removed."""
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
+        global_admins.lock(tx, tenant_id)
         scope = tx.tenant(tenant_id)
         user = _user_in(scope, id_or_upn)
+        global_admins.ensure_one_remains(scope, user.id)
         scope.grants.remove_all_for_principal(user.id)
         scope.directory.remove_memberships_of(user.id)
         scope.directory.remove_role_assignments_of(user.id)
@@ -485,8 +495,11 @@ def create_role_assignment(ctx: ServiceContext, tenant_id: str, principal_id: st
 
 
 def delete_role_assignment(ctx: ServiceContext, tenant_id: str, assignment_id: str, actor: Actor) -> None:
+    """Remove an assignment; refused for the actor's own Global Administrator role and for the last enabled
+    Global Administrator's."""
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
+        global_admins.lock(tx, tenant_id)
         scope = tx.tenant(tenant_id)
         assignment = scope.directory.find_role_assignment_by_id(assignment_id.lower())
         if assignment is None:
@@ -499,6 +512,7 @@ def remove_role_member(ctx: ServiceContext, tenant_id: str, template_id: str, me
     """``DELETE /directoryRoles/{id}/members/{member}/$ref``: the same as deleting the assignment."""
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
+        global_admins.lock(tx, tenant_id)
         scope = tx.tenant(tenant_id)
         assignment = (scope.directory.find_role_assignment(member_id.lower(), template_id)
                       if is_guid(member_id) else None)
@@ -508,6 +522,7 @@ def remove_role_member(ctx: ServiceContext, tenant_id: str, template_id: str, me
 
 
 def _remove_role_assignment(scope: TenantScope, now: Any, actor: Actor, assignment: RoleAssignment) -> None:
+    global_admins.ensure_removable(scope, actor, assignment)
     template = ROLE_TEMPLATES.get(assignment.role_template_id) or RoleTemplate(assignment.role_template_id, "", "")
     user = scope.directory.find_user(assignment.principal_id)
     scope.directory.remove_role_assignment(assignment.id)

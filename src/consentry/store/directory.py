@@ -158,6 +158,16 @@ class DirectoryRepository:
             query = query.where(role_assignments.c.principal_id == principal_id)
         return [_role_assignment(r) for r in self.conn.execute(query.order_by(role_assignments.c.created_at))]
 
+    def list_enabled_role_holders(self, role_template_id: str) -> list[str]:
+        """The ids of the enabled users holding a directory role, in id order."""
+        query = (select(users.c.id)
+                 .join(role_assignments, (role_assignments.c.tenant_id == users.c.tenant_id)
+                       & (role_assignments.c.principal_id == users.c.id))
+                 .where(users.c.tenant_id == self.tenant_id, users.c.account_enabled.is_(True),
+                        role_assignments.c.role_template_id == role_template_id)
+                 .order_by(users.c.id))
+        return list(self.conn.execute(query).scalars())
+
     def remove_role_assignment(self, assignment_id: str) -> None:
         self.conn.execute(delete(role_assignments).where(role_assignments.c.tenant_id == self.tenant_id,
                                                          role_assignments.c.id == assignment_id))
