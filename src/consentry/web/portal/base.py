@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from consentry.domain.directory import ROLE_TEMPLATES, Tenant, User
-from consentry.errors import ConsentryError
+from consentry.errors import GRAPH_NOT_FOUND, INVALID_VALUE, NOT_FOUND, ConsentryError
 from consentry.services import authz, directory
 from consentry.services.context import Actor
 from consentry.services.tokens import Session
@@ -122,3 +122,16 @@ def view(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     endpoint.__name__ = handler.__name__
     return endpoint
+
+
+def is_missing(exc: ConsentryError) -> bool:
+    return exc.entry in (GRAPH_NOT_FOUND, NOT_FOUND)
+
+
+def invalid(reason: str) -> ConsentryError:
+    return ConsentryError(INVALID_VALUE, reason=reason)
+
+
+def status_of(exc: ConsentryError) -> int:
+    """The status of a page that shows a refused change: the error's own when it is a client error."""
+    return exc.entry.http_status if 400 <= exc.entry.http_status < 500 else 400

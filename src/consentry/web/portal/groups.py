@@ -15,8 +15,8 @@ from consentry.domain.ids import is_guid
 from consentry.errors import ConsentryError
 from consentry.services import authz, directory
 from consentry.web.http import runtime_of
-from consentry.web.portal.base import Admin, actor, done, form_of, page, view
-from consentry.web.portal.users import invalid, is_missing, listing_query, paging, search_text, status_of
+from consentry.web.portal.base import Admin, actor, done, form_of, invalid, is_missing, page, status_of, view
+from consentry.web.portal.listing import listing_query, paging, search_text
 
 
 @view

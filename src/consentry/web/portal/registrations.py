@@ -22,8 +22,8 @@ from consentry.errors import GRAPH_NOT_FOUND, ConsentryError
 from consentry.services import apps, authz
 from consentry.services.apps import KeyCredentialInput
 from consentry.web.http import runtime_of
-from consentry.web.portal.base import Admin, actor, done, form_of, page, view
-from consentry.web.portal.users import invalid, is_missing, listing_query, paging, search_text, status_of
+from consentry.web.portal.base import Admin, actor, done, form_of, invalid, is_missing, page, status_of, view
+from consentry.web.portal.listing import listing_query, paging, search_text
 
 ACCOUNT_TYPES = {"AzureADMyOrg": "Accounts in this organizational directory only",
                  "AzureADMultipleOrgs": "Accounts in any organizational directory"}

@@ -19,9 +19,8 @@ from consentry.domain.ids import is_guid
 from consentry.errors import ConsentryError
 from consentry.services import apps, authz
 from consentry.web.http import runtime_of
-from consentry.web.portal.base import Admin, actor, done, form_of, view
+from consentry.web.portal.base import Admin, actor, done, form_of, invalid, status_of, view
 from consentry.web.portal.registrations import Extra, application_page, load_application
-from consentry.web.portal.users import invalid, status_of
 
 LIST_TEMPLATE = "portal/registrations_permissions.html"
 ADD_TEMPLATE = "portal/registrations_add_permission.html"
