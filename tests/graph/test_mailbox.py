@@ -291,8 +291,8 @@ def test_an_app_with_readwrite_creates_in_a_users_mailbox_and_one_without_roles_
 def test_another_tenants_users_and_items_are_not_found(
         server: RunningServer, seeded: Seeded, other_tenant: OtherTenant, app_token: Token, scoped_token: Token,
         graph: Graph) -> None:
-    _, foreign = mailbox.create_event(
-        server.ctx, _app_caller(other_tenant.tenant_id, "Calendars.ReadWrite"), other_tenant.user_id,
+    _, foreign = mailbox.create_item(
+        mailbox.EVENTS, server.ctx, _app_caller(other_tenant.tenant_id, "Calendars.ReadWrite"), other_tenant.user_id,
         EventDraft("Fabrikam board meeting", "", "", datetime(2026, 7, 1, 9, tzinfo=UTC),
                    datetime(2026, 7, 1, 10, tzinfo=UTC)))
     app = graph(app_token(roles=("Calendars.ReadWrite", "Contacts.ReadWrite")))
@@ -307,7 +307,7 @@ def test_another_tenants_users_and_items_are_not_found(
     assert_graph_error(delegated.get(f"/v1.0/me/events/{foreign.id}"), 404, "Request_ResourceNotFound")
     assert_graph_error(delegated.get(f"/v1.0/users/{other_tenant.user_id}/events"), 404, "Request_ResourceNotFound")
     owner_app = _app_caller(other_tenant.tenant_id, "Calendars.Read")
-    assert mailbox.find_event(server.ctx, owner_app, other_tenant.user_id, foreign.id)[1] == foreign
+    assert mailbox.find_item(mailbox.EVENTS, server.ctx, owner_app, other_tenant.user_id, foreign.id)[1] == foreign
 
 
 # --- request bodies ----------------------------------------------------------------------------------------------

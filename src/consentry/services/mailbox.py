@@ -20,7 +20,10 @@ caches compare against).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
@@ -32,9 +35,12 @@ from consentry.domain.odata import ODataQuery
 from consentry.errors import GRAPH_NOT_FOUND, MAILBOX_ACCESS_DENIED, ConsentryError
 from consentry.services.authz import ANY_USER, Operation
 from consentry.services.context import ServiceContext
-from consentry.store.mailbox import validate_contact_query, validate_event_query
+from consentry.store.mailbox import CONTACT_TABLE, EVENT_TABLE, ItemTable, validate_query
 from consentry.store.odata import Page
 from consentry.store.uow import TenantScope
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 # Graph answers ErrorAccessDenied, "Access is denied. Check credentials and try again.", for mailbox data;
 # until the catalog has that entry, the directory's 403 stands in for it.
@@ -51,6 +57,30 @@ READ_EVENTS = _op("read calendar events", "Calendars.Read Calendars.ReadWrite")
 WRITE_EVENTS = _op("write calendar events", "Calendars.ReadWrite")
 READ_CONTACTS = _op("read contacts", "Contacts.Read Contacts.ReadWrite")
 WRITE_CONTACTS = _op("write contacts", "Contacts.ReadWrite")
+
+
+def _event(event_id: str, user_id: str, draft: EventDraft, now: datetime) -> CalendarEvent:
+    return CalendarEvent(event_id, user_id, draft.subject, draft.body, draft.location, draft.start, draft.end, now)
+
+
+def _contact(contact_id: str, user_id: str, draft: ContactDraft, now: datetime) -> Contact:
+    return Contact(contact_id, user_id, draft.display_name, draft.given_name, draft.surname, draft.company_name,
+                   draft.job_title, draft.email_addresses, draft.business_phones, draft.mobile_phone, now)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemKind(Generic[T, D]):
+    """One kind of mailbox item: where it is stored, the operations that read and write it, and how a draft
+    becomes an item (from its id, its owner's id, the draft and the time)."""
+
+    table: ItemTable[T]
+    read: Operation
+    write: Operation
+    new: Callable[[str, str, D, datetime], T]
+
+
+EVENTS = ItemKind(EVENT_TABLE, READ_EVENTS, WRITE_EVENTS, _event)
+CONTACTS = ItemKind(CONTACT_TABLE, READ_CONTACTS, WRITE_CONTACTS, _contact)
 
 
 def ensure_mailbox_access(caller: Caller, operation: Operation) -> None:
@@ -72,82 +102,41 @@ def _owner(scope: TenantScope, caller: Caller, id_or_upn: str) -> User:
     return user
 
 
-def _missing(item_id: str) -> ConsentryError:
-    return ConsentryError(GRAPH_NOT_FOUND, id=item_id[:255])
-
-
-# --- calendar events ---------------------------------------------------------------------------------------
-def page_events(ctx: ServiceContext, caller: Caller, id_or_upn: str,
-                query: ODataQuery) -> tuple[User, list[CalendarEvent], Page]:
-    validate_event_query(query)  # a malformed query is 400 before the permission is looked at, as in Graph
-    ensure_mailbox_access(caller, READ_EVENTS)
+# --- list, get and create, for any kind --------------------------------------------------------------------
+def page_items(kind: ItemKind[T, Any], ctx: ServiceContext, caller: Caller, id_or_upn: str,
+               query: ODataQuery) -> tuple[User, list[T], Page]:
+    validate_query(kind.table, query)  # a malformed query is 400 before the permission is looked at, as in Graph
+    ensure_mailbox_access(caller, kind.read)
     with ctx.uow.read() as tx:
         scope = tx.tenant(caller.tenant_id)
         owner = _owner(scope, caller, id_or_upn)
-        events, page = scope.mailbox.page_events(owner.id, query)
-    return owner, events, page
+        items, page = scope.mailbox.page(kind.table, owner.id, query)
+    return owner, items, page
 
 
-def find_event(ctx: ServiceContext, caller: Caller, id_or_upn: str, event_id: str) -> tuple[User, CalendarEvent]:
-    ensure_mailbox_access(caller, READ_EVENTS)
+def find_item(kind: ItemKind[T, Any], ctx: ServiceContext, caller: Caller, id_or_upn: str,
+              item_id: str) -> tuple[User, T]:
+    ensure_mailbox_access(caller, kind.read)
     with ctx.uow.read() as tx:
         scope = tx.tenant(caller.tenant_id)
         owner = _owner(scope, caller, id_or_upn)
-        event = scope.mailbox.find_event(owner.id, event_id.lower()) if is_guid(event_id) else None
-    if event is None:
-        raise _missing(event_id)
-    return owner, event
+        item = scope.mailbox.find(kind.table, owner.id, item_id.lower()) if is_guid(item_id) else None
+    if item is None:
+        raise ConsentryError(GRAPH_NOT_FOUND, id=item_id[:255])
+    return owner, item
 
 
-def create_event(ctx: ServiceContext, caller: Caller, id_or_upn: str, draft: EventDraft) -> tuple[User, CalendarEvent]:
-    ensure_mailbox_access(caller, WRITE_EVENTS)
+def create_item(kind: ItemKind[T, D], ctx: ServiceContext, caller: Caller, id_or_upn: str,
+                draft: D) -> tuple[User, T]:
+    ensure_mailbox_access(caller, kind.write)
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
         scope = tx.tenant(caller.tenant_id)
         owner = _owner(scope, caller, id_or_upn)
-        event = CalendarEvent(new_guid(), owner.id, draft.subject, draft.body, draft.location, draft.start,
-                              draft.end, now)
-        scope.mailbox.add_event(event)
-    return owner, event
+        item = kind.new(new_guid(), owner.id, draft, now)
+        scope.mailbox.add(kind.table, item)
+    return owner, item
 
-
-# --- contacts ----------------------------------------------------------------------------------------------
-def page_contacts(ctx: ServiceContext, caller: Caller, id_or_upn: str,
-                  query: ODataQuery) -> tuple[User, list[Contact], Page]:
-    validate_contact_query(query)
-    ensure_mailbox_access(caller, READ_CONTACTS)
-    with ctx.uow.read() as tx:
-        scope = tx.tenant(caller.tenant_id)
-        owner = _owner(scope, caller, id_or_upn)
-        found, page = scope.mailbox.page_contacts(owner.id, query)
-    return owner, found, page
-
-
-def find_contact(ctx: ServiceContext, caller: Caller, id_or_upn: str, contact_id: str) -> tuple[User, Contact]:
-    ensure_mailbox_access(caller, READ_CONTACTS)
-    with ctx.uow.read() as tx:
-        scope = tx.tenant(caller.tenant_id)
-        owner = _owner(scope, caller, id_or_upn)
-        contact = scope.mailbox.find_contact(owner.id, contact_id.lower()) if is_guid(contact_id) else None
-    if contact is None:
-        raise _missing(contact_id)
-    return owner, contact
-
-
-def create_contact(ctx: ServiceContext, caller: Caller, id_or_upn: str, draft: ContactDraft) -> tuple[User, Contact]:
-    ensure_mailbox_access(caller, WRITE_CONTACTS)
-    now = ctx.clock.now()
-    with ctx.uow.begin() as tx:
-        scope = tx.tenant(caller.tenant_id)
-        owner = _owner(scope, caller, id_or_upn)
-        contact = _contact(new_guid(), owner.id, draft, now)
-        scope.mailbox.add_contact(contact)
-    return owner, contact
-
-
-def _contact(contact_id: str, user_id: str, draft: ContactDraft, now: datetime) -> Contact:
-    return Contact(contact_id, user_id, draft.display_name, draft.given_name, draft.surname, draft.company_name,
-                   draft.job_title, draft.email_addresses, draft.business_phones, draft.mobile_phone, now)
 
 
 # --- the demo mailboxes -------------------------------------------------------------------------------------
@@ -197,13 +186,13 @@ def _seed_once(ctx: ServiceContext, tenant_id: str) -> tuple[str, ...]:
             user = scope.directory.find_user_by_upn(upn)
             if user is None:
                 continue
-            if scope.mailbox.count_events(user.id) == 0:
+            if scope.mailbox.count(EVENT_TABLE, user.id) == 0:
                 for event in _demo_events(tenant_id, user, now):
-                    scope.mailbox.add_event(event)
+                    scope.mailbox.add(EVENT_TABLE, event)
                 created.append(f"{len(DEMO_EVENTS)} calendar events for {upn}")
-            if scope.mailbox.count_contacts(user.id) == 0:
+            if scope.mailbox.count(CONTACT_TABLE, user.id) == 0:
                 for index, draft in enumerate(DEMO_CONTACTS):
-                    scope.mailbox.add_contact(_contact(_demo_id(tenant_id, user.id, "contact", index), user.id,
+                    scope.mailbox.add(CONTACT_TABLE, _contact(_demo_id(tenant_id, user.id, "contact", index), user.id,
                                                        draft, now))
                 created.append(f"{len(DEMO_CONTACTS)} contacts for {upn}")
     return tuple(created)

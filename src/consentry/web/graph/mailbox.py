@@ -9,8 +9,10 @@ HTML, as Graph does by default, or as text with ``Prefer: outlook.body-content-t
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -24,6 +26,8 @@ from consentry.domain.mailbox import (
     EVENT_PROPERTIES,
     CalendarEvent,
     Contact,
+    ContactDraft,
+    EventDraft,
     contact_draft,
     event_draft,
 )
@@ -32,6 +36,9 @@ from consentry.errors import GRAPH_BAD_REQUEST, ConsentryError
 from consentry.services import mailbox
 from consentry.web.graph.common import caller, collection, entity, iso, odata_query, read_body, runtime_of
 from consentry.web.graph.users import ME_APP_ONLY
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 router = APIRouter(tags=["mailbox"])
 EVENT_ORDERABLE = frozenset({"start/dateTime"})
@@ -98,6 +105,32 @@ EVENT_JSON_PROPERTIES = frozenset(event_json(CalendarEvent("", "", "", "", "", _
 CONTACT_JSON_PROPERTIES = frozenset(contact_json(Contact("", "", "", None, None, None, None, (), (), None, _EPOCH)))
 
 
+@dataclass(frozen=True, slots=True)
+class GraphResource(Generic[T, D]):
+    """One kind of mailbox item as Graph serves it: the service's kind, the Graph type and its collection's
+    path segment, the properties ``$select`` may name and ``$orderby`` may sort on, the properties a new one
+    may carry and how they become a draft, the item's JSON (given its owner and body format), and whether
+    ``Prefer: outlook.body-content-type`` applies."""
+
+    kind: mailbox.ItemKind[T, D]
+    type_name: str
+    segment: str
+    properties: frozenset[str]
+    orderable: frozenset[str]
+    writable: frozenset[str]
+    draft: Callable[[Mapping[str, Any]], D]
+    to_json: Callable[[T, User, str], dict[str, Any]]
+    body_preference: bool
+
+
+EVENTS: GraphResource[CalendarEvent, EventDraft] = GraphResource(
+    mailbox.EVENTS, "event", "events", EVENT_JSON_PROPERTIES, EVENT_ORDERABLE, EVENT_PROPERTIES, event_draft,
+    event_json, body_preference=True)
+CONTACTS: GraphResource[Contact, ContactDraft] = GraphResource(
+    mailbox.CONTACTS, "contact", "contacts", CONTACT_JSON_PROPERTIES, CONTACT_ORDERABLE, CONTACT_PROPERTIES,
+    contact_draft, lambda contact, _owner, _body_type: contact_json(contact), body_preference=False)
+
+
 # --- request helpers -----------------------------------------------------------------------------------------
 def _me(who: Caller) -> str:
     if who.is_app_only:
@@ -138,115 +171,102 @@ def _applied(response: JSONResponse, body_type: str | None) -> JSONResponse:
     return response
 
 
+# --- list, get and create, for either resource ---------------------------------------------------------------
+def _asked(request: Request, resource: GraphResource[Any, Any]) -> str | None:
+    return _body_type(request) if resource.body_preference else None
+
+
+def _entity(request: Request, resource: GraphResource[T, Any], owner: User, item: T, asked: str | None,
+            select: tuple[str, ...] | None = None, status: int = 200) -> JSONResponse:
+    shown = resource.to_json(item, owner, asked or "html")
+    fragment = f"users('{owner.id}')/{resource.segment}/$entity"
+    return _applied(entity(request, fragment, shown, status, select), asked)
+
+
+async def _list(request: Request, who: Caller, resource: GraphResource[Any, Any], id_or_upn: str) -> JSONResponse:
+    query = _query(request, resource.type_name, resource.properties, resource.orderable)
+    asked = _asked(request, resource)
+    owner, items, page = await run_in_threadpool(mailbox.page_items, resource.kind, runtime_of(request).ctx, who,
+                                                 id_or_upn, query)
+    shown = [resource.to_json(item, owner, asked or "html") for item in items]
+    fragment = f"users('{owner.id}')/{resource.segment}"
+    return _applied(collection(request, fragment, shown, query, page.next_after, page.count), asked)
+
+
+async def _get(request: Request, who: Caller, resource: GraphResource[Any, Any], id_or_upn: str,
+               item_id: str) -> JSONResponse:
+    query = _query(request, resource.type_name, resource.properties, frozenset())
+    owner, item = await run_in_threadpool(mailbox.find_item, resource.kind, runtime_of(request).ctx, who, id_or_upn,
+                                          _item_id(item_id))
+    return _entity(request, resource, owner, item, _asked(request, resource), select=query.select)
+
+
+async def _create(request: Request, who: Caller, resource: GraphResource[Any, Any], id_or_upn: str) -> JSONResponse:
+    draft = resource.draft(await read_body(request, resource.writable))
+    owner, item = await run_in_threadpool(mailbox.create_item, resource.kind, runtime_of(request).ctx, who,
+                                          id_or_upn, draft)
+    return _entity(request, resource, owner, item, _asked(request, resource), status=201)
+
+
 # --- events --------------------------------------------------------------------------------------------------
-def _event_entity(request: Request, owner: User, event: CalendarEvent, asked: str | None,
-                  select: tuple[str, ...] | None = None, status: int = 200) -> JSONResponse:
-    item = event_json(event, owner, asked or "html")
-    return _applied(entity(request, f"users('{owner.id}')/events/$entity", item, status, select), asked)
-
-
-async def _list_events(request: Request, who: Caller, id_or_upn: str) -> JSONResponse:
-    query = _query(request, "event", EVENT_JSON_PROPERTIES, EVENT_ORDERABLE)
-    asked = _body_type(request)
-    owner, events, page = await run_in_threadpool(mailbox.page_events, runtime_of(request).ctx, who, id_or_upn,
-                                                  query)
-    items = [event_json(e, owner, asked or "html") for e in events]
-    return _applied(collection(request, f"users('{owner.id}')/events", items, query, page.next_after, page.count),
-                    asked)
-
-
-async def _get_event(request: Request, who: Caller, id_or_upn: str, event_id: str) -> JSONResponse:
-    query = _query(request, "event", EVENT_JSON_PROPERTIES, frozenset())
-    owner, event = await run_in_threadpool(mailbox.find_event, runtime_of(request).ctx, who, id_or_upn,
-                                           _item_id(event_id))
-    return _event_entity(request, owner, event, _body_type(request), select=query.select)
-
-
-async def _create_event(request: Request, who: Caller, id_or_upn: str) -> JSONResponse:
-    draft = event_draft(await read_body(request, EVENT_PROPERTIES))
-    owner, event = await run_in_threadpool(mailbox.create_event, runtime_of(request).ctx, who, id_or_upn, draft)
-    return _event_entity(request, owner, event, _body_type(request), status=201)
-
-
 @router.get("/me/events")
 async def list_my_events(request: Request, who: Caller = Depends(caller)) -> JSONResponse:
-    return await _list_events(request, who, _me(who))
+    return await _list(request, who, EVENTS, _me(who))
 
 
 @router.post("/me/events", status_code=201)
 async def create_my_event(request: Request, who: Caller = Depends(caller)) -> JSONResponse:
-    return await _create_event(request, who, _me(who))
+    return await _create(request, who, EVENTS, _me(who))
 
 
 @router.get("/me/events/{event_id}")
 async def get_my_event(request: Request, event_id: str, who: Caller = Depends(caller)) -> JSONResponse:
-    return await _get_event(request, who, _me(who), event_id)
+    return await _get(request, who, EVENTS, _me(who), event_id)
 
 
 @router.get("/users/{user_id}/events")
 async def list_user_events(request: Request, user_id: str, who: Caller = Depends(caller)) -> JSONResponse:
-    return await _list_events(request, who, user_id)
+    return await _list(request, who, EVENTS, user_id)
 
 
 @router.post("/users/{user_id}/events", status_code=201)
 async def create_user_event(request: Request, user_id: str, who: Caller = Depends(caller)) -> JSONResponse:
-    return await _create_event(request, who, user_id)
+    return await _create(request, who, EVENTS, user_id)
 
 
 @router.get("/users/{user_id}/events/{event_id}")
 async def get_user_event(request: Request, user_id: str, event_id: str,
                          who: Caller = Depends(caller)) -> JSONResponse:
-    return await _get_event(request, who, user_id, event_id)
+    return await _get(request, who, EVENTS, user_id, event_id)
 
 
 # --- contacts ------------------------------------------------------------------------------------------------
-async def _list_contacts(request: Request, who: Caller, id_or_upn: str) -> JSONResponse:
-    query = _query(request, "contact", CONTACT_JSON_PROPERTIES, CONTACT_ORDERABLE)
-    owner, found, page = await run_in_threadpool(mailbox.page_contacts, runtime_of(request).ctx, who, id_or_upn,
-                                                 query)
-    return collection(request, f"users('{owner.id}')/contacts", [contact_json(c) for c in found], query,
-                      page.next_after, page.count)
-
-
-async def _get_contact(request: Request, who: Caller, id_or_upn: str, contact_id: str) -> JSONResponse:
-    query = _query(request, "contact", CONTACT_JSON_PROPERTIES, frozenset())
-    owner, found = await run_in_threadpool(mailbox.find_contact, runtime_of(request).ctx, who, id_or_upn,
-                                           _item_id(contact_id))
-    return entity(request, f"users('{owner.id}')/contacts/$entity", contact_json(found), select=query.select)
-
-
-async def _create_contact(request: Request, who: Caller, id_or_upn: str) -> JSONResponse:
-    draft = contact_draft(await read_body(request, CONTACT_PROPERTIES))
-    owner, created = await run_in_threadpool(mailbox.create_contact, runtime_of(request).ctx, who, id_or_upn, draft)
-    return entity(request, f"users('{owner.id}')/contacts/$entity", contact_json(created), status=201)
-
-
 @router.get("/me/contacts")
 async def list_my_contacts(request: Request, who: Caller = Depends(caller)) -> JSONResponse:
-    return await _list_contacts(request, who, _me(who))
+    return await _list(request, who, CONTACTS, _me(who))
 
 
 @router.post("/me/contacts", status_code=201)
 async def create_my_contact(request: Request, who: Caller = Depends(caller)) -> JSONResponse:
-    return await _create_contact(request, who, _me(who))
+    return await _create(request, who, CONTACTS, _me(who))
 
 
 @router.get("/me/contacts/{contact_id}")
 async def get_my_contact(request: Request, contact_id: str, who: Caller = Depends(caller)) -> JSONResponse:
-    return await _get_contact(request, who, _me(who), contact_id)
+    return await _get(request, who, CONTACTS, _me(who), contact_id)
 
 
 @router.get("/users/{user_id}/contacts")
 async def list_user_contacts(request: Request, user_id: str, who: Caller = Depends(caller)) -> JSONResponse:
-    return await _list_contacts(request, who, user_id)
+    return await _list(request, who, CONTACTS, user_id)
 
 
 @router.post("/users/{user_id}/contacts", status_code=201)
 async def create_user_contact(request: Request, user_id: str, who: Caller = Depends(caller)) -> JSONResponse:
-    return await _create_contact(request, who, user_id)
+    return await _create(request, who, CONTACTS, user_id)
 
 
 @router.get("/users/{user_id}/contacts/{contact_id}")
 async def get_user_contact(request: Request, user_id: str, contact_id: str,
                            who: Caller = Depends(caller)) -> JSONResponse:
-    return await _get_contact(request, who, user_id, contact_id)
+    return await _get(request, who, CONTACTS, user_id, contact_id)
