@@ -35,7 +35,7 @@ from consentry.domain.apps import Application
 from consentry.domain.builtin import MICROSOFT_GRAPH
 from consentry.domain.grants import ALL_PRINCIPALS
 from consentry.domain.ids import new_guid
-from consentry.services import apps, directory, grants
+from consentry.services import app_credentials, apps, directory, grants
 from consentry.services.context import Actor
 
 ACTOR = Actor("system", name="Consentry benchmark seed")
@@ -57,7 +57,7 @@ def seed(settings: Settings, n_users: int) -> dict[str, object]:
         web = Application(id=new_guid(), app_id=new_guid(), tenant_id=tenant.id, display_name="Bench daemon",
                           sign_in_audience="AzureADMyOrg", web_redirect_uris=(WEB_REDIRECT,))
         web = apps.register_application(ctx, tenant.id, web, ACTOR)
-        _, secret = apps.add_password(ctx, tenant.id, web.id, ACTOR, display_name="bench")
+        _, secret = app_credentials.add_password(ctx, tenant.id, web.id, ACTOR, display_name="bench")
         grants.add_app_role_assignment(ctx, tenant.id, web.app_id, MICROSOFT_GRAPH, CC_ROLE, ACTOR)
 
         public = Application(id=new_guid(), app_id=new_guid(), tenant_id=tenant.id, display_name="Bench native app",

@@ -27,7 +27,7 @@ from tests.support.real_clients import (  # noqa: F401 - autouse fixtures for th
 )
 from tests.support.server import RunningServer
 
-from consentry.services import apps
+from consentry.services import app_credentials
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +52,8 @@ def certificate_app(server: RunningServer, contoso: str) -> CertificateApp:
     registered = register_app(server, contoso, secret=False, roles=("User.Read.All",),
                               name="client tests certificate")
     cert = make_certificate()
-    apps.add_certificate(server.ctx, contoso, registered.object_id, cert.certificate_pem.encode(), TEST_ACTOR)
+    app_credentials.add_certificate(server.ctx, contoso, registered.object_id, cert.certificate_pem.encode(),
+                                    TEST_ACTOR)
     return CertificateApp(registered, cert)
 
 

@@ -19,12 +19,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from tests.support.real_clients import real_time
 from tests.support.server import RunningServer
 
 from consentry.domain.apps import Application
 from consentry.domain.builtin import MICROSOFT_GRAPH
 from consentry.domain.ids import new_guid
-from consentry.services import apps, grants
+from consentry.services import app_credentials, apps, grants
 from consentry.services.context import Actor
 from consentry.services.demo import DEMO_PASSWORD
 
@@ -70,7 +71,9 @@ def register_app(server: RunningServer, tenant_id: str, *, secret: bool = True, 
     app = apps.register_application(ctx, tenant_id, Application(
         id=new_guid(), app_id=new_guid(), tenant_id=tenant_id, display_name=name,
         web_redirect_uris=web_redirect_uris), TEST_ACTOR)
-    value = apps.add_password(ctx, tenant_id, app.id, TEST_ACTOR, display_name="tests")[1] if secret else None
+    with real_time(server):  # valid from the real now, whatever an earlier test did to the server's clock
+        value = (app_credentials.add_password(ctx, tenant_id, app.id, TEST_ACTOR, display_name="tests")[1]
+                 if secret else None)
     for role in roles:
         grants.add_app_role_assignment(ctx, tenant_id, principal_id=app.app_id, resource_id=MICROSOFT_GRAPH,
                                        app_role=role, actor=TEST_ACTOR)

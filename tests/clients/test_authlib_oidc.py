@@ -19,6 +19,7 @@ from joserfc.errors import InvalidClaimError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 from tests.clients.helpers import ADELE, RegisteredApp, register_app, sign_in_through_browser
+from tests.support.real_clients import real_time
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.clients
@@ -69,8 +70,10 @@ def _sign_in(server: RunningServer, contoso: str, web_app: RegisteredApp, **clie
 
 @pytest.fixture(scope="module")
 def signed_in(server: RunningServer, contoso: str, web_app: RegisteredApp) -> SignedIn:
-    """Signed in with Authlib's defaults, so the secret goes to the token endpoint as HTTP Basic."""
-    return _sign_in(server, contoso, web_app)
+    """Signed in with Authlib's defaults, so the secret goes to the token endpoint as HTTP Basic (at the real
+    time: a module fixture is made before the per-test clock fixture runs)."""
+    with real_time(server):
+        return _sign_in(server, contoso, web_app)
 
 
 def _validated_id_token(signed: SignedIn, client_id: str, *, nonce: str | None = None) -> CodeIDToken:

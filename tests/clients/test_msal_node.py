@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from tests.clients.helpers import ADELE, APPLE_INTERNET_ACCOUNTS, GRAPH_CLI, PASSWORD, RegisteredApp
+from tests.support.real_clients import real_time
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.clients
@@ -43,8 +44,9 @@ def node_run(server: RunningServer, contoso: str, daemon_app: RegisteredApp) -> 
               "publicClientId": GRAPH_CLI, "unconsentedClientId": APPLE_INTERNET_ACCOUNTS,
               "username": ADELE, "password": PASSWORD}
     env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(server.ca_path)}
-    done = subprocess.run([node, "run.mjs", json.dumps(config)], cwd=NODE_PROJECT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    with real_time(server):  # a module fixture is made before the per-test clock fixture runs
+        done = subprocess.run([node, "run.mjs", json.dumps(config)], cwd=NODE_PROJECT, env=env,
+                              capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

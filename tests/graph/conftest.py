@@ -26,7 +26,7 @@ from tests.support.server import RunningServer
 from consentry.domain.apps import Application
 from consentry.domain.builtin import GRAPH_COMMAND_LINE_TOOLS, MICROSOFT_GRAPH
 from consentry.domain.ids import new_guid
-from consentry.services import apps, directory, grants
+from consentry.services import app_credentials, apps, directory, grants
 from consentry.services.context import Actor
 from consentry.services.demo import CONTOSO_TENANT_ID, DEMO_PASSWORD
 
@@ -70,7 +70,7 @@ def app_token(server: RunningServer) -> Callable[..., str]:
         ctx = server.ctx
         app = apps.register_application(ctx, tenant_id, Application(
             id=new_guid(), app_id=new_guid(), tenant_id=tenant_id, display_name="graph tests daemon"), TEST_ACTOR)
-        secret = apps.add_password(ctx, tenant_id, app.id, TEST_ACTOR, display_name="tests")[1]
+        secret = app_credentials.add_password(ctx, tenant_id, app.id, TEST_ACTOR, display_name="tests")[1]
         for role in roles:
             grants.add_app_role_assignment(ctx, tenant_id, principal_id=app.app_id, resource_id=MICROSOFT_GRAPH,
                                            app_role=role, actor=TEST_ACTOR)

@@ -24,7 +24,7 @@ from consentry.domain.builtin import GRAPH_COMMAND_LINE_TOOLS, MICROSOFT_GRAPH
 from consentry.domain.ids import NIL_GUID, new_guid
 from consentry.errors import ConsentryError
 from consentry.jobs import purge_expired_state
-from consentry.services import apps, deleted_items, grants
+from consentry.services import app_credentials, apps, deleted_items, grants
 from consentry.services.context import Actor
 from consentry.services.demo import APPLE_TENANT_ID, CONTOSO_TENANT_ID, DEMO_PASSWORD
 
@@ -49,7 +49,7 @@ def _register(server: RunningServer, tenant_id: str = CONTOSO_TENANT_ID, name: s
               scopes: tuple[PermissionScope, ...] = ()) -> Registered:
     app = apps.register_application(server.ctx, tenant_id, Application(
         id=new_guid(), app_id=new_guid(), tenant_id=tenant_id, display_name=name, scopes=scopes), ACTOR)
-    secret = apps.add_password(server.ctx, tenant_id, app.id, ACTOR, display_name="tests")[1]
+    secret = app_credentials.add_password(server.ctx, tenant_id, app.id, ACTOR, display_name="tests")[1]
     sp = apps.find_service_principal(server.ctx, tenant_id, app_id=app.app_id)
     return Registered(apps.get_application(server.ctx, tenant_id, app.id), sp.id, secret)
 

@@ -24,7 +24,7 @@ from tests.support.server import RunningServer
 
 from consentry.domain.apps import Application, AppRole
 from consentry.domain.builtin import EXCHANGE_ONLINE, MICROSOFT_GRAPH
-from consentry.services import apps, grants
+from consentry.services import app_credentials, apps, grants
 from consentry.services.demo import (
     APPLE_INTERNET_ACCOUNTS,
     APPLE_TENANT_ID,
@@ -49,7 +49,7 @@ def _daemon(server: RunningServer, tenant: str = CONTOSO_TENANT_ID) -> Daemon:
     app = apps.register_application(server.ctx, tenant, Application(
         id=str(uuid.uuid4()), app_id=str(uuid.uuid4()), tenant_id=tenant,
         display_name=f"relations daemon {uuid.uuid4().hex[:6]}"), TEST_ACTOR)
-    secret = apps.add_password(server.ctx, tenant, app.id, TEST_ACTOR, display_name="tests")[1]
+    secret = app_credentials.add_password(server.ctx, tenant, app.id, TEST_ACTOR, display_name="tests")[1]
     return Daemon(app.app_id, _sp_id(server, app.app_id, tenant), secret)
 
 

@@ -25,7 +25,7 @@ from consentry.domain.builtin import MICROSOFT_GRAPH
 from consentry.domain.directory import Tenant, User
 from consentry.domain.grants import ALL_PRINCIPALS
 from consentry.domain.ids import new_guid
-from consentry.services import apps, directory, grants
+from consentry.services import app_credentials, apps, directory, grants
 from consentry.services.context import Actor
 
 TEST_ACTOR = Actor("system", name="protocol tests")
@@ -90,7 +90,7 @@ def make_app(server: RunningServer, tenant: Tenant, *, public: bool = False, mul
     app = apps.register_application(server.ctx, tenant.id, app, TEST_ACTOR)
     secret = None
     if not public:
-        _, secret = apps.add_password(server.ctx, tenant.id, app.id, TEST_ACTOR)
+        _, secret = app_credentials.add_password(server.ctx, tenant.id, app.id, TEST_ACTOR)
     if grant:
         grants.add_grant(server.ctx, tenant.id, app.app_id, MICROSOFT_GRAPH, ALL_PRINCIPALS, grant, TEST_ACTOR)
     return RegisteredApp(app, secret, uris[0])

@@ -21,7 +21,7 @@ from joserfc.jwk import RSAKey
 from tests.protocol.helpers import TEST_ACTOR, RegisteredApp, assert_entra_error, make_app, make_tenant, post_token
 from tests.support.server import RunningServer
 
-from consentry.services import apps
+from consentry.services import app_credentials
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -60,7 +60,7 @@ def assertion(server: RunningServer, app_id: str, key: rsa.RSAPrivateKey, der: b
 def certificate_app(server: RunningServer, der: bytes) -> tuple[str, RegisteredApp]:
     tenant = make_tenant(server)
     app = make_app(server, tenant)
-    apps.add_certificate(server.ctx, tenant.id, app.app.id, der, TEST_ACTOR)
+    app_credentials.add_certificate(server.ctx, tenant.id, app.app.id, der, TEST_ACTOR)
     return tenant.id, app
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import msal
 import pytest
@@ -32,11 +33,22 @@ def _release_client_connections(server: RunningServer) -> Iterator[None]:
     gc.collect()
 
 
+@contextmanager
+def real_time(server: RunningServer) -> Iterator[None]:
+    """The server's clock at the real time for a while, then back where it was."""
+    found = server.clock.now()
+    server.clock.set(dt.datetime.now(dt.UTC))
+    try:
+        yield
+    finally:
+        server.clock.set(found)
+
+
 @pytest.fixture(autouse=True)
 def _server_clock_at_real_time(server: RunningServer) -> Iterator[None]:
     """The server's clock stands still; real clients stamp assertions and check tokens with the real time,
-    so each test runs with the server's clock at the real time, and leaves it as it found it."""
-    found = server.clock.now()
-    server.clock.set(dt.datetime.now(dt.UTC))
-    yield
-    server.clock.set(found)
+    so each test runs with the server's clock at the real time, and leaves it as it found it. Session
+    fixtures are made before this runs: those that create credentials use :func:`real_time` themselves, or
+    a secret made while an earlier test had moved the clock ahead would not be valid yet."""
+    with real_time(server):
+        yield

@@ -41,7 +41,7 @@ from consentry.domain.builtin import EXCHANGE_ONLINE, MICROSOFT_GRAPH, find_buil
 from consentry.domain.directory import Tenant, User
 from consentry.domain.grants import ALL_PRINCIPALS, OAuth2PermissionGrant
 from consentry.domain.ids import NIL_GUID, new_guid
-from consentry.services import apps, audit, classifications, directory, grants, policies
+from consentry.services import app_credentials, apps, audit, classifications, directory, grants, policies
 
 VERIFIED_PUBLISHER = {"displayName": "Fabrikam Verified Ltd", "verifiedPublisherId": "7654321",
                       "addedDateTime": "2025-01-01T00:00:00Z"}
@@ -126,7 +126,7 @@ def register(server: RunningServer, tenant: Tenant, *, delegated: Mapping[str, t
         is_fallback_public_client=public, required_resource_access=static_list(delegated or {}, roles or {}),
         verified_publisher=dict(VERIFIED_PUBLISHER) if verified else {})
     app = apps.register_application(server.ctx, tenant.id, app, TEST_ACTOR)
-    secret = None if public else apps.add_password(server.ctx, tenant.id, app.id, TEST_ACTOR)[1]
+    secret = None if public else app_credentials.add_password(server.ctx, tenant.id, app.id, TEST_ACTOR)[1]
     return RegisteredApp(app, secret, uris[0] if uris else "")
 
 

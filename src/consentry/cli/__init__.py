@@ -41,8 +41,8 @@ from consentry.domain.directory import ROLE_TEMPLATES, Tenant, User
 from consentry.domain.grants import ALL_PRINCIPALS, PRINCIPAL, OAuth2PermissionGrant
 from consentry.domain.ids import new_guid
 from consentry.errors import INVALID_VALUE, ConsentryError
+from consentry.services import app_credentials, directory
 from consentry.services import apps as app_service
-from consentry.services import directory
 from consentry.services import grants as grant_service
 from consentry.services import keys as key_service
 from consentry.services.context import CLI, ServiceContext
@@ -302,7 +302,7 @@ def app_secret_add(application: AppRef, tenant: TenantRef,
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
         with not_found_means(f"No application '{application}' in tenant '{tenant}'."):
             registration = app_service.get_application(rt.ctx, tenant_id, application)
-        credential, secret = app_service.add_password(rt.ctx, tenant_id, registration.id, CLI, name)
+        credential, secret = app_credentials.add_password(rt.ctx, tenant_id, registration.id, CLI, name)
     if as_json:
         print_json({**_secret_json(credential), "secretText": secret})
     else:
@@ -324,7 +324,7 @@ def app_cert_add(application: AppRef, tenant: TenantRef,
         tenant_id = resolve_tenant_id(rt.ctx, tenant)
         with not_found_means(f"No application '{application}' in tenant '{tenant}'."):
             registration = app_service.get_application(rt.ctx, tenant_id, application)
-        credential = app_service.add_certificate(rt.ctx, tenant_id, registration.id, data, CLI, name)
+        credential = app_credentials.add_certificate(rt.ctx, tenant_id, registration.id, data, CLI, name)
     if as_json:
         print_json(_cert_json(credential))
     else:

@@ -1,20 +1,12 @@
-"""App registrations, their credentials, and service principals ("enterprise applications")."""
+"""App registrations (validated as Graph validates them) and service principals ("enterprise applications");
+their credentials are in :mod:`consentry.services.app_credentials` and :mod:`consentry.services.certificates`."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from joserfc import jws
-from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey
 from sqlalchemy.exc import IntegrityError
 
 from consentry.domain.apps import (
@@ -22,8 +14,6 @@ from consentry.domain.apps import (
     SIGN_IN_AUDIENCES,
     Application,
     AppRole,
-    KeyCredential,
-    PasswordCredential,
     PermissionScope,
     RequiredResourceAccess,
     ResourceAccess,
@@ -37,18 +27,11 @@ from consentry.domain.scopes import resource_key
 from consentry.errors import CONFLICT, GRAPH_NOT_FOUND, INVALID_VALUE, NOT_FOUND, ConsentryError
 from consentry.services import audit
 from consentry.services.audit import Target
+from consentry.services.certificates import KeyCredentialInput, replace_key_credentials
 from consentry.services.context import Actor, ServiceContext
-from consentry.services.credentials import digest, new_client_secret
 from consentry.store.odata import Page
 from consentry.store.uow import TenantScope, Transaction
 
-SECRET_DEFAULT_LIFETIME = timedelta(days=180)
-PROOF_AUDIENCE = "00000002-0000-0000-c000-000000000000"  # what addKey/removeKey proofs are addressed to
-PROOF_MAX_LIFETIME = timedelta(minutes=10)
-PROOF_SKEW = timedelta(minutes=5)
-_PROOF_JWS = jws.JWSRegistry(algorithms=["RS256", "PS256"])
-GRAPH_SECRET_LIFETIME = timedelta(days=730)  # addPassword without endDateTime: "startDateTime + 2 years"
-CERTIFICATE_CHANGES = "Update application – Certificates and secrets management"
 UPDATABLE = frozenset({"display_name", "sign_in_audience", "web_redirect_uris", "homepage_url", "spa_redirect_uris",
                        "public_client_redirect_uris", "is_fallback_public_client", "identifier_uris",
                        "required_resource_access", "scopes", "app_roles"})
@@ -64,20 +47,6 @@ MAX_PERMISSION_VALUE = 120
 MAX_REQUIRED_RESOURCES = 50
 MAX_REQUIRED_PERMISSIONS = 400
 _INFO_KEYS = ("termsOfServiceUrl", "privacyStatementUrl", "supportUrl", "marketingUrl", "logoUrl")
-
-
-@dataclass(frozen=True, slots=True)
-class KeyCredentialInput:
-    """One entry of Graph's ``keyCredentials``: a certificate to add (``key``: PEM, DER or base64 DER), or
-    an existing credential to keep (its ``key_id`` without a key)."""
-
-    key: bytes | None
-    key_id: str | None = None
-    display_name: str | None = None
-    type: str = "AsymmetricX509Cert"
-    usage: str = "Verify"
-    start: datetime | None = None
-    end: datetime | None = None
 
 
 def _invalid(reason: str) -> ConsentryError:
@@ -217,10 +186,10 @@ def register_application(ctx: ServiceContext, tenant_id: str, app: Application, 
                              modified={"AppId": (None, app.app_id), "DisplayName": (None, app.display_name),
                                        "SignInAudience": (None, app.sign_in_audience)})])
         if certificates:
-            _replace_key_credentials(scope, app, certificates, now, actor)
+            replace_key_credentials(scope, app, certificates, now, actor)
         if create_service_principal:
             _add_service_principal(scope, app, now, actor)
-        return _get_application(scope, app.id)
+        return application_in(scope, app.id)
 
 
 def service_principal_for(app: Application, tenant_id: str, now: datetime) -> ServicePrincipal:
@@ -273,204 +242,6 @@ def create_service_principal(ctx: ServiceContext, tenant_id: str, app_id: str, a
         return _add_service_principal(scope, app, now, actor)
 
 
-def add_password(ctx: ServiceContext, tenant_id: str, application_id: str, actor: Actor,
-                 display_name: str | None = None, end: datetime | None = None, *, start: datetime | None = None,
-                 lifetime: timedelta = SECRET_DEFAULT_LIFETIME) -> tuple[PasswordCredential, str]:
-    """Add a client secret. The secret value is returned here once and never stored."""
-    now = ctx.clock.now()
-    start = start or now
-    end = end or start + lifetime
-    if end <= start:
-        raise _invalid("endDateTime must be later than startDateTime.")
-    if display_name is not None and len(display_name) > 256:
-        raise _invalid("displayName is at most 256 characters long.")
-    secret = new_client_secret()
-    cred = PasswordCredential(new_guid(), display_name, secret[:3], digest(secret), start, end)
-    with ctx.uow.begin() as tx:
-        scope = tx.tenant(tenant_id)
-        app = _get_application(scope, application_id)
-        scope.apps.add_password_credential(app.id, cred)
-        _audit_credentials(scope, now, actor, app, None, [_describe_password(cred)])
-    return cred, secret
-
-
-def remove_password(ctx: ServiceContext, tenant_id: str, application_id: str, key_id: str, actor: Actor) -> None:
-    """Remove a client secret by its keyId (Graph's ``removePassword``)."""
-    now = ctx.clock.now()
-    with ctx.uow.begin() as tx:
-        scope = tx.tenant(tenant_id)
-        app = _graph_application(scope, application_id)
-        cred = next((c for c in app.password_credentials if c.key_id == key_id.lower()), None)
-        if cred is None:
-            raise _invalid(f"No password credential with keyId '{key_id}' exists on the application.")
-        scope.apps.remove_password_credential(app.id, cred.key_id)
-        _audit_credentials(scope, now, actor, app, [_describe_password(cred)], None)
-
-
-def _describe_password(cred: PasswordCredential) -> str:
-    return f"[KeyIdentifier={cred.key_id},KeyType=Password,KeyUsage=Verify,DisplayName={cred.display_name}]"
-
-
-def _describe_key(cred: KeyCredential) -> str:
-    return (f"[KeyIdentifier={cred.key_id},KeyType={cred.type},KeyUsage={cred.usage},"
-            f"DisplayName={cred.display_name}]")
-
-
-def _audit_credentials(scope: TenantScope, now: datetime, actor: Actor, app: Application, old: list[str] | None,
-                       new: list[str] | None) -> None:
-    audit.record(scope, now, actor, CERTIFICATE_CHANGES, "ApplicationManagement", "Update",
-                 [Target(app.id, "Application", app.display_name, modified={"KeyDescription": (old, new)})])
-
-
-def certificate_thumbprints(der: bytes) -> tuple[str, str]:
-    return hashlib.sha1(der).hexdigest().upper(), hashlib.sha256(der).hexdigest().upper()  # noqa: S324
-
-
-def parse_certificate(data: bytes) -> x509.Certificate:
-    try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_certificate(data)
-        try:
-            return x509.load_der_x509_certificate(data)
-        except ValueError:
-            return x509.load_der_x509_certificate(base64.b64decode(data, validate=True))
-    except ValueError as exc:
-        raise ConsentryError(INVALID_VALUE, reason="The key is not a valid X.509 certificate.") from exc
-
-
-def certificate_credential(data: bytes, display_name: str | None = None, start: datetime | None = None,
-                           end: datetime | None = None) -> KeyCredential:
-    """A certificate credential from the public certificate (PEM, DER or base64 DER), with a new keyId."""
-    cert = parse_certificate(data)
-    der = cert.public_bytes(Encoding.DER)
-    sha1, sha256 = certificate_thumbprints(der)
-    start = start or cert.not_valid_before_utc
-    end = end or cert.not_valid_after_utc
-    if end <= start:
-        raise _invalid("The certificate's endDateTime must be later than its startDateTime.")
-    return KeyCredential(new_guid(), (display_name or cert.subject.rfc4514_string())[:256], "AsymmetricX509Cert",
-                         "Verify", der, sha1, sha256, start, end)
-
-
-def add_certificate(ctx: ServiceContext, tenant_id: str, application_id: str, certificate: bytes, actor: Actor,
-                    display_name: str | None = None) -> KeyCredential:
-    """Add a certificate credential (the public certificate only; PEM, DER or base64 DER)."""
-    cred = certificate_credential(certificate, display_name)
-    now = ctx.clock.now()
-    with ctx.uow.begin() as tx:
-        scope = tx.tenant(tenant_id)
-        app = _get_application(scope, application_id)
-        if any(k.thumbprint_sha256 == cred.thumbprint_sha256 for k in app.key_credentials):
-            raise ConsentryError(CONFLICT, reason="This certificate is already registered for the application.")
-        scope.apps.add_key_credential(app.id, cred)
-        _audit_credentials(scope, now, actor, app, None, [_describe_key(cred)])
-    return cred
-
-
-def _replace_key_credentials(scope: TenantScope, app: Application, wanted: Sequence[KeyCredentialInput],
-                             now: datetime, actor: Actor) -> None:
-    """Make the app's certificates exactly ``wanted`` (Graph's PATCH replaces the whole collection): an entry
-    with a ``key`` is a certificate (kept if already registered), one without names a credential to keep."""
-    existing = {k.key_id: k for k in app.key_credentials}
-    by_thumbprint = {k.thumbprint_sha256: k for k in app.key_credentials}
-    keep: set[str] = set()
-    added: list[KeyCredential] = []
-    for item in wanted:
-        if item.type != "AsymmetricX509Cert" or item.usage != "Verify":
-            raise _invalid("Only keyCredentials of type AsymmetricX509Cert with usage Verify are supported.")
-        if item.key is None:
-            kept = existing.get((item.key_id or "").lower())
-            if kept is None:
-                raise _invalid("A new keyCredential needs its certificate in 'key' (base64 DER).")
-            keep.add(kept.key_id)
-            continue
-        cred = certificate_credential(item.key, item.display_name, item.start, item.end)
-        if cred.end <= now:
-            raise _invalid("The keyCredential's endDateTime is in the past.")
-        if any(c.thumbprint_sha256 == cred.thumbprint_sha256 for c in added) or (
-                by_thumbprint.get(cred.thumbprint_sha256) and by_thumbprint[cred.thumbprint_sha256].key_id in keep):
-            raise _invalid("The same certificate appears twice in keyCredentials.")
-        same = by_thumbprint.get(cred.thumbprint_sha256)
-        if same is not None:
-            keep.add(same.key_id)
-        else:
-            added.append(cred)
-    removed = [k for k in app.key_credentials if k.key_id not in keep]
-    if not added and not removed:
-        return
-    for cred in removed:
-        scope.apps.remove_key_credential(app.id, cred.key_id)
-    for cred in added:
-        scope.apps.add_key_credential(app.id, cred)
-    _audit_credentials(scope, now, actor, app, [_describe_key(k) for k in app.key_credentials],
-                       [_describe_key(k) for k in app.key_credentials if k.key_id in keep]
-                       + [_describe_key(k) for k in added])
-
-
-def add_key(ctx: ServiceContext, tenant_id: str, application_id: str, key: KeyCredentialInput, proof: str,
-            actor: Actor) -> KeyCredential:
-    """Graph's ``addKey``: add a certificate, proving possession of one the application already has."""
-    if key.type != "AsymmetricX509Cert" or key.usage != "Verify" or key.key is None:
-        raise _invalid("addKey supports keyCredentials of type AsymmetricX509Cert with usage Verify and a key.")
-    now = ctx.clock.now()
-    with ctx.uow.begin() as tx:
-        scope = tx.tenant(tenant_id)
-        app = _graph_application(scope, application_id)
-        verify_proof(app, proof, now)
-        cred = certificate_credential(key.key, key.display_name, key.start, key.end)
-        if any(k.thumbprint_sha256 == cred.thumbprint_sha256 for k in app.key_credentials):
-            raise ConsentryError(CONFLICT, reason="This certificate is already registered for the application.")
-        scope.apps.add_key_credential(app.id, cred)
-        _audit_credentials(scope, now, actor, app, None, [_describe_key(cred)])
-    return cred
-
-
-def remove_key(ctx: ServiceContext, tenant_id: str, application_id: str, key_id: str, proof: str,
-               actor: Actor) -> None:
-    """Graph's ``removeKey``: remove a certificate, proving possession of one the application has."""
-    now = ctx.clock.now()
-    with ctx.uow.begin() as tx:
-        scope = tx.tenant(tenant_id)
-        app = _graph_application(scope, application_id)
-        verify_proof(app, proof, now)
-        cred = next((k for k in app.key_credentials if k.key_id == key_id.lower()), None)
-        if cred is None:
-            raise _invalid(f"No key credential with keyId '{key_id}' exists on the application.")
-        scope.apps.remove_key_credential(app.id, cred.key_id)
-        _audit_credentials(scope, now, actor, app, [_describe_key(cred)], None)
-
-
-def verify_proof(app: Application, proof: str, now: datetime) -> None:
-    """The proof of possession of ``addKey``/``removeKey``: a JWT signed (RS256 or PS256) with the private key of
-    one of the application's currently valid certificates, with ``aud`` 00000002-0000-0000-c000-000000000000,
-    ``iss`` the application's object id, and ``nbf``/``exp`` at most ten minutes apart around now."""
-    valid = [k for k in app.key_credentials if k.start - PROOF_SKEW <= now <= k.end]
-    if not valid:
-        raise _invalid("The application has no valid certificate to prove possession of; use PATCH keyCredentials.")
-    claims = next((c for c in (_proof_claims(proof, k) for k in valid) if c is not None), None)
-    if claims is None:
-        raise _invalid("The proof is not a JWT signed with one of the application's valid certificates.")
-    nbf, exp = claims.get("nbf"), claims.get("exp")
-    if claims.get("aud") != PROOF_AUDIENCE or claims.get("iss") != app.id:
-        raise _invalid(f"The proof needs aud '{PROOF_AUDIENCE}' and iss the application's id.")
-    if not isinstance(nbf, int | float) or not isinstance(exp, int | float) or isinstance(nbf, bool):
-        raise _invalid("The proof needs numeric nbf and exp claims.")
-    if exp - nbf > (PROOF_MAX_LIFETIME + timedelta(minutes=1)).total_seconds() or not (
-            nbf - PROOF_SKEW.total_seconds() <= now.timestamp() <= exp + PROOF_SKEW.total_seconds()):
-        raise _invalid("The proof has expired or is not yet valid (exp must be at most nbf + 10 minutes).")
-
-
-def _proof_claims(proof: str, cred: KeyCredential) -> dict[str, object] | None:
-    try:
-        pem = x509.load_der_x509_certificate(cred.certificate_der).public_key().public_bytes(
-            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-        payload = jws.deserialize_compact(proof, RSAKey.import_key(pem), registry=_PROOF_JWS).payload
-        claims = json.loads(payload or b"{}")
-    except (JoseError, ValueError, TypeError, binascii.Error):
-        return None
-    return claims if isinstance(claims, dict) else None
-
-
 def update_application(ctx: ServiceContext, tenant_id: str, application_id: str, actor: Actor, *,
                        info: dict[str, str | None] | None = None,
                        key_credentials: Sequence[KeyCredentialInput] | None = None,
@@ -483,7 +254,7 @@ def update_application(ctx: ServiceContext, tenant_id: str, application_id: str,
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
         scope = tx.tenant(tenant_id)
-        app = _graph_application(scope, application_id)
+        app = graph_application_in(scope, application_id)
         new = replace(app, **changes)  # type: ignore[arg-type]
         if info is not None:
             new = replace(new, info={**app.info, **info})
@@ -500,8 +271,8 @@ def update_application(ctx: ServiceContext, tenant_id: str, application_id: str,
             if set(modified) - {"required_resource_access", "is_fallback_public_client", "info"}:
                 _sync_service_principals(tx, new)
         if key_credentials is not None:
-            _replace_key_credentials(scope, new, key_credentials, now, actor)
-        return _get_application(scope, app.id)
+            replace_key_credentials(scope, new, key_credentials, now, actor)
+        return application_in(scope, app.id)
 
 
 def _audit_value(value: object) -> object:
@@ -522,7 +293,7 @@ def _sync_service_principals(tx: Transaction, app: Application) -> None:
         raise _invalid("Another object with the same value for property identifierUris already exists.") from exc
 
 
-def _get_application(scope: TenantScope, id_or_app_id: str) -> Application:
+def application_in(scope: TenantScope, id_or_app_id: str) -> Application:
     app = scope.apps.find_application(id_or_app_id) or scope.apps.find_application_by_app_id(id_or_app_id)
     if app is None:
         raise ConsentryError(NOT_FOUND)
@@ -531,7 +302,7 @@ def _get_application(scope: TenantScope, id_or_app_id: str) -> Application:
 
 def get_application(ctx: ServiceContext, tenant_id: str, id_or_app_id: str) -> Application:
     with ctx.uow.read() as tx:
-        return _get_application(tx.tenant(tenant_id), id_or_app_id)
+        return application_in(tx.tenant(tenant_id), id_or_app_id)
 
 
 def list_applications(ctx: ServiceContext, tenant_id: str) -> list[Application]:
@@ -613,7 +384,7 @@ def find_service_principal(ctx: ServiceContext, tenant_id: str, object_id: str |
     return sp
 
 
-def _graph_application(scope: TenantScope, object_id: str) -> Application:
+def graph_application_in(scope: TenantScope, object_id: str) -> Application:
     app = scope.apps.find_application(object_id.lower())
     if app is None:
         raise ConsentryError(GRAPH_NOT_FOUND, id=object_id)

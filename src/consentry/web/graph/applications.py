@@ -30,9 +30,9 @@ from consentry.domain.apps import (
 from consentry.domain.callers import Caller
 from consentry.domain.ids import is_guid, new_guid
 from consentry.errors import GRAPH_BAD_REQUEST, GRAPH_NOT_FOUND, ConsentryError
+from consentry.services import app_credentials, authz, deleted_items
 from consentry.services import apps as app_service
-from consentry.services import authz, deleted_items
-from consentry.services.apps import KeyCredentialInput
+from consentry.services.certificates import KeyCredentialInput
 from consentry.web.graph.common import (
     actor_of,
     caller,
@@ -409,9 +409,9 @@ async def add_password(request: Request, who: Caller = Depends(caller)) -> JSONR
     await run_in_threadpool(authz.ensure_allowed, rt.ctx, who, authz.WRITE_APPS)
     app = await run_in_threadpool(_lookup, request, who)
     wanted = password_request(body.get("passwordCredential"))
-    cred, secret = await run_in_threadpool(lambda: app_service.add_password(
+    cred, secret = await run_in_threadpool(lambda: app_credentials.add_password(
         rt.ctx, who.tenant_id, app.id, actor_of(request, who), wanted.display_name, wanted.end, start=wanted.start,
-        lifetime=app_service.GRAPH_SECRET_LIFETIME))
+        lifetime=app_credentials.GRAPH_SECRET_LIFETIME))
     return entity(request, "microsoft.graph.passwordCredential", password_credential_json(cred, secret))
 
 
@@ -423,7 +423,7 @@ async def remove_password(request: Request, who: Caller = Depends(caller)) -> Re
     await run_in_threadpool(authz.ensure_allowed, rt.ctx, who, authz.WRITE_APPS)
     app = await run_in_threadpool(_lookup, request, who)
     key_id = guid(body["keyId"], "keyId")
-    await run_in_threadpool(app_service.remove_password, rt.ctx, who.tenant_id, app.id, key_id,
+    await run_in_threadpool(app_credentials.remove_password, rt.ctx, who.tenant_id, app.id, key_id,
                             actor_of(request, who))
     return no_content()
 
@@ -454,7 +454,7 @@ async def add_key(request: Request, who: Caller = Depends(caller)) -> JSONRespon
         raise bad("Keys of type X509CertAndPassword are not supported; set passwordCredential to null.")
     key, proof = _key(body["keyCredential"], "keyCredential"), _proof(body)
     app = await _allowed_to_roll_keys(request, who)
-    cred = await run_in_threadpool(app_service.add_key, rt.ctx, who.tenant_id, app.id, key, proof,
+    cred = await run_in_threadpool(app_credentials.add_key, rt.ctx, who.tenant_id, app.id, key, proof,
                                    actor_of(request, who))
     return entity(request, "microsoft.graph.keyCredential", key_credential_json(cred))
 
@@ -466,6 +466,6 @@ async def remove_key(request: Request, who: Caller = Depends(caller)) -> Respons
     body = await read_body(request, {"keyId", "proof"}, required=("keyId",))
     key_id, proof = guid(body["keyId"], "keyId"), _proof(body)
     app = await _allowed_to_roll_keys(request, who)
-    await run_in_threadpool(app_service.remove_key, rt.ctx, who.tenant_id, app.id, key_id, proof,
+    await run_in_threadpool(app_credentials.remove_key, rt.ctx, who.tenant_id, app.id, key_id, proof,
                             actor_of(request, who))
     return no_content()

@@ -19,8 +19,8 @@ from starlette.routing import Route
 from consentry.domain.apps import Application, ServicePrincipal
 from consentry.domain.ids import is_guid, new_guid
 from consentry.errors import GRAPH_NOT_FOUND, ConsentryError
-from consentry.services import apps, authz
-from consentry.services.apps import KeyCredentialInput
+from consentry.services import app_credentials, apps, authz
+from consentry.services.certificates import KeyCredentialInput
 from consentry.web.http import runtime_of
 from consentry.web.portal.base import Admin, actor, done, form_of, invalid, is_missing, page, status_of, view
 from consentry.web.portal.listing import listing_query, paging, search_text
@@ -159,7 +159,8 @@ def _remove_secret(request: Request, admin: Admin, app: Application, form: dict[
     secret = next((c for c in app.password_credentials if c.key_id == form.get("key_id")), None)
     if secret is None:
         raise invalid("That client secret does not exist (it may have been removed already).")
-    apps.remove_password(runtime_of(request).ctx, admin.tenant.id, app.id, secret.key_id, actor(request, admin))
+    app_credentials.remove_password(runtime_of(request).ctx, admin.tenant.id, app.id, secret.key_id,
+                                    actor(request, admin))
     return f"Removed the client secret {secret.display_name or secret.key_id}."
 
 
@@ -167,8 +168,8 @@ def _add_certificate(request: Request, admin: Admin, app: Application, form: dic
     pem = form.get("certificate", "").strip()
     if not pem:
         raise invalid("Paste the public certificate (PEM, .cer or .crt) to upload.")
-    cred = apps.add_certificate(runtime_of(request).ctx, admin.tenant.id, app.id, pem.encode(), actor(request, admin),
-                                form.get("description", "").strip()[:256] or None)
+    cred = app_credentials.add_certificate(runtime_of(request).ctx, admin.tenant.id, app.id, pem.encode(),
+                                           actor(request, admin), form.get("description", "").strip()[:256] or None)
     return f"Uploaded the certificate {cred.thumbprint_sha1}."
 
 
@@ -219,8 +220,9 @@ async def new_client_secret(request: Request, admin: Admin) -> Response:
             raise invalid("Choose when the client secret expires.")
         app, _ = await run_in_threadpool(load_application, request, admin)
         cred, value = await run_in_threadpool(
-            lambda: apps.add_password(runtime_of(request).ctx, admin.tenant.id, app.id, actor(request, admin),
-                                      description or None, lifetime=timedelta(days=int(days))))
+            lambda: app_credentials.add_password(runtime_of(request).ctx, admin.tenant.id, app.id,
+                                                 actor(request, admin), description or None,
+                                                 lifetime=timedelta(days=int(days))))
     except ConsentryError as exc:
         return await application_page(request, admin, template, "credentials", status_of(exc), error=exc.message)
     return await application_page(request, admin, template, "credentials", new_secret=(cred.key_id, value),
