@@ -27,6 +27,7 @@ from consentry.services.certificates import (
 )
 from consentry.services.context import Actor, ServiceContext
 from consentry.services.credentials import digest, new_client_secret
+from consentry.store.uow import TenantScope
 
 SECRET_DEFAULT_LIFETIME = timedelta(days=180)
 PROOF_AUDIENCE = "00000002-0000-0000-c000-000000000000"  # what addKey/removeKey proofs are addressed to
@@ -81,12 +82,16 @@ def add_certificate(ctx: ServiceContext, tenant_id: str, application_id: str, ce
     now = ctx.clock.now()
     with ctx.uow.begin() as tx:
         scope = tx.tenant(tenant_id)
-        app = application_in(scope, application_id)
-        if any(k.thumbprint_sha256 == cred.thumbprint_sha256 for k in app.key_credentials):
-            raise ConsentryError(CONFLICT, reason="This certificate is already registered for the application.")
-        scope.apps.add_key_credential(app.id, cred)
-        audit_credentials(scope, now, actor, app, None, [describe_key(cred)])
+        _add_certificate_to(scope, application_in(scope, application_id), cred, now, actor)
     return cred
+
+
+def _add_certificate_to(scope: TenantScope, app: Application, cred: KeyCredential, now: datetime,
+                        actor: Actor) -> None:
+    if any(k.thumbprint_sha256 == cred.thumbprint_sha256 for k in app.key_credentials):
+        raise ConsentryError(CONFLICT, reason="This certificate is already registered for the application.")
+    scope.apps.add_key_credential(app.id, cred)
+    audit_credentials(scope, now, actor, app, None, [describe_key(cred)])
 
 
 def add_key(ctx: ServiceContext, tenant_id: str, application_id: str, key: KeyCredentialInput, proof: str,
@@ -100,10 +105,7 @@ def add_key(ctx: ServiceContext, tenant_id: str, application_id: str, key: KeyCr
         app = graph_application_in(scope, application_id)
         verify_proof(app, proof, now)
         cred = certificate_credential(key.key, key.display_name, key.start, key.end)
-        if any(k.thumbprint_sha256 == cred.thumbprint_sha256 for k in app.key_credentials):
-            raise ConsentryError(CONFLICT, reason="This certificate is already registered for the application.")
-        scope.apps.add_key_credential(app.id, cred)
-        audit_credentials(scope, now, actor, app, None, [describe_key(cred)])
+        _add_certificate_to(scope, app, cred, now, actor)
     return cred
 
 
