@@ -8,7 +8,7 @@ import os
 import ssl
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from socket import create_connection, create_server
@@ -20,10 +20,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from typer.testing import CliRunner, Result
+from tests.support.cli import Run, as_json, assert_one_error_line, ok
 
 from consentry import runtime, tls
-from consentry.cli import app
 from consentry.config import Settings
 from consentry.domain.builtin import (
     EXCHANGE_ONLINE,
@@ -39,48 +38,6 @@ from consentry.services.demo import (
     DEMO_PASSWORD,
     seed_demo,
 )
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def cli(data_dir: Path) -> Run:
-    """Run ``consentry ARGS… --data-dir <tmp>`` (SQLite in the data directory); ``input`` feeds stdin."""
-    runner = CliRunner()
-
-    def run(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(app, [*args, "--data-dir", str(data_dir)], input=input,
-                             env={"CONSENTRY_DB": None, "CONSENTRY_DATA_DIR": None})
-
-    return run
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    return result
-
-
-def as_json(result: Result) -> Any:
-    return json.loads(ok(result).stdout)
-
-
-def assert_one_error_line(result: Result, starts_with: str) -> None:
-    assert result.exit_code != 0
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(starts_with), lines[0]
-    assert "Traceback" not in result.output
-
-
-@pytest.fixture
-def contoso(cli: Run) -> str:
-    return as_json(cli("tenant", "create", "Contoso", "--domain", "contoso.example", "--json"))["id"]
 
 
 @pytest.fixture

@@ -5,22 +5,20 @@ for Contoso, which a restart does not undo."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from tests.support.cli import Run, as_json, assert_one_error_line, ok
 
 from consentry import runtime
-from consentry.cli import app
 from consentry.config import Settings
 from consentry.domain.builtin import MICROSOFT_GRAPH
 from consentry.services import grant_policies, policies
 from consentry.services.context import CLI
 from consentry.services.demo import APPLE_TENANT_ID, CONTOSO_TENANT_ID, seed_demo
 
-Run = Callable[..., Result]
 TEAM = "ManagePermissionGrantsForOwnedResource.microsoft-dynamically-managed-permissions-for-team"
 CHAT = "ManagePermissionGrantsForOwnedResource.microsoft-dynamically-managed-permissions-for-chat"
 DEVELOPER = "ManagePermissionGrantsForOwnedResource.DeveloperConsent"
@@ -28,47 +26,6 @@ RECOMMENDED = "ManagePermissionGrantsForSelf.microsoft-user-default-recommended"
 MAIL_APPS = "ManagePermissionGrantsForSelf.microsoft-user-default-allow-consent-apps"
 LOW = "ManagePermissionGrantsForSelf.microsoft-user-default-low"
 LEGACY = "ManagePermissionGrantsForSelf.microsoft-user-default-legacy"
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def cli(data_dir: Path) -> Run:
-    """Run ``consentry ARGS… --data-dir <tmp>``; ``env`` adds environment variables."""
-    runner = CliRunner()
-
-    def run(*args: str, env: dict[str, str] | None = None) -> Result:
-        return runner.invoke(app, [*args, "--data-dir", str(data_dir)],
-                             env={"CONSENTRY_DB": None, "CONSENTRY_DATA_DIR": None, "CONSENTRY_PUBLIC_URL": None,
-                                  "CONSENTRY_PORT": None, **(env or {})})
-
-    return run
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    return result
-
-
-def as_json(result: Result) -> Any:
-    return json.loads(ok(result).stdout)
-
-
-def assert_one_error_line(result: Result, starts_with: str) -> None:
-    assert result.exit_code != 0
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(starts_with), lines[0]
-    assert "Traceback" not in result.output
-
-
-@pytest.fixture
-def contoso(cli: Run) -> str:
-    return str(as_json(cli("tenant", "create", "Contoso", "--domain", "contoso.example", "--json"))["id"])
 
 
 @pytest.fixture

@@ -3,63 +3,25 @@ test, with a real SMTP server (aiosmtpd) on loopback."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.support.cli import Run, as_json, assert_one_error_line, ok
 from tests.support.smtp import SmtpSink, free_port
-from typer.testing import CliRunner, Result
 
 from consentry import runtime
-from consentry.cli import app
 from consentry.config import Settings
 from consentry.domain.mail import OutgoingMail
 from consentry.services.outbox import SENT, enqueue, page_outbox
 
-Run = Callable[..., Result]
 FAR = datetime(2090, 1, 1, tzinfo=UTC)  # mail queued then is not due before --as-of says so
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def cli(data_dir: Path) -> Run:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(app, [*args, "--data-dir", str(data_dir)],
-                             env={"CONSENTRY_DB": None, "CONSENTRY_DATA_DIR": None, "CONSENTRY_SMTP_URL": None,
-                                  "CONSENTRY_SMTP_FROM": None, "CONSENTRY_SMTP_CA_FILE": None})
-
-    return run
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    return result
-
-
-def as_json(result: Result) -> Any:
-    return json.loads(ok(result).stdout)
-
-
-def assert_one_error_line(result: Result, starts_with: str) -> None:
-    assert result.exit_code != 0
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(starts_with), lines[0]
-
-
-@pytest.fixture
-def tenant_id(cli: Run) -> str:
-    return str(as_json(cli("tenant", "create", "Contoso", "--domain", "contoso.example", "--json"))["id"])
+def tenant_id(contoso: str) -> str:
+    return contoso
 
 
 @pytest.fixture

@@ -4,17 +4,14 @@ through the services on the same database. Every failure is one ``error:`` line 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from tests.support.cli import Run, as_json, assert_one_error_line, ok
 
 from consentry import runtime
-from consentry.cli import app
 from consentry.config import Settings
 from consentry.domain.apps import Application
 from consentry.domain.consent_requests import APPROVE, COMPLETED, DENY, IN_PROGRESS, UserConsentRequest
@@ -24,43 +21,7 @@ from consentry.domain.ids import new_guid
 from consentry.services import apps, consent_requests, directory, grants
 from consentry.services.context import SYSTEM
 
-Run = Callable[..., Result]
 ASKED = "openid https://graph.microsoft.com/User.Read https://graph.microsoft.com/Mail.Read"
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def cli(data_dir: Path) -> Run:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(app, [*args, "--data-dir", str(data_dir)],
-                             env={"CONSENTRY_DB": None, "CONSENTRY_DATA_DIR": None, "CONSENTRY_PUBLIC_URL": None})
-
-    return run
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    return result
-
-
-def as_json(result: Result) -> Any:
-    return json.loads(ok(result).stdout)
-
-
-def assert_one_error_line(result: Result, starts_with: str) -> str:
-    assert result.exit_code != 0
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(starts_with), lines[0]
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 @dataclass
